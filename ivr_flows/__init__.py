@@ -1,0 +1,1 @@
+"""ivr_flows: see ../shared/design/ARCHITECTURE.md. Built by later issues."""

@@ -1,0 +1,1 @@
+"""The request journal: domain, service layer, storage, API and CLI."""

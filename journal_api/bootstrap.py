@@ -1,0 +1,64 @@
+"""Wiring in one place: settings -> engine -> unit of work -> services. Nothing here runs at import time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+import sqlalchemy as sa
+
+from recordings.store import BlobStore
+
+from .config import Settings, load_settings
+from .service.deadlines import DeadlinePolicy, EmergencyOnlyPolicy
+from .service.registry import RegistryService
+from .service.requests import RequestService
+from .service.tokens import TokenService
+from .service.uow import MemoryPublisher, Publisher, UnitOfWork
+from .storage.db import make_engine, make_session_factory
+from .storage.mapping import start_mappers
+from .storage.tables import utcnow
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: sa.Engine
+    publisher: Publisher
+    blobs: BlobStore
+    uow: Callable[[], UnitOfWork]
+    requests: RequestService
+    registry: RegistryService
+    tokens: TokenService
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None = None,
+              deadlines: DeadlinePolicy | None = None, clock: Callable[[], datetime] = utcnow,
+              engine: sa.Engine | None = None) -> Container:
+    settings = settings or load_settings()
+    start_mappers()
+    engine = engine or make_engine(settings.effective_database_url)
+    factory = make_session_factory(engine)
+    if publisher is None:
+        from .jobs import RQPublisher  # imported here: only production wiring needs redis
+
+        from redis import Redis
+        from rq import Queue
+
+        publisher = RQPublisher(Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)), engine)
+    blobs = BlobStore(settings.effective_blob_dir)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(factory, publisher, clock)
+
+    return Container(
+        settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
+        requests=RequestService(uow, deadlines or EmergencyOnlyPolicy(), blobs, settings.max_upload_bytes),
+        registry=RegistryService(uow), tokens=TokenService(uow),
+    )
+
+
+__all__ = ["Container", "bootstrap", "MemoryPublisher"]

@@ -1,0 +1,285 @@
+"""The request (заявка): its fields, its status flow and its append-only history.
+
+Every change goes through a method here. Each method checks the change, applies it, appends one history entry per
+changed field and records a domain event. Storage never changes a request behind its back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .errors import CrossOrganisation, ValidationError
+from .events import Actor, DomainEvent
+from .registry import Building, Staff
+from .status import OPEN_STATUSES, Status, check_transition
+from .worktypes import CHANNELS, HISTORY_CHANNELS, URGENCIES, check_choice
+
+MAX_DESCRIPTION = 4000
+ATTACHMENT_KINDS = ("recording", "photo", "document")
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    localisation_due_at: datetime | None = None
+    repair_due_at: datetime | None = None
+    rule: str | None = None
+    localisation_clause: str | None = None
+    repair_clause: str | None = None
+
+
+class HistoryEntry:
+    """One append-only line of a request's history: who, when, from which channel, what changed."""
+
+    def __init__(self, *, org_id: int, request_id: int | None, at: datetime, actor: Actor, channel: str, kind: str,
+                 field: str | None = None, old_value=None, new_value=None, note: str | None = None):
+        self.org_id = org_id
+        self.request_id = request_id
+        self.at = at
+        self.actor_kind = actor.kind
+        self.actor_role = actor.role
+        self.actor_id = actor.id
+        self.actor_name = actor.name
+        self.channel = check_choice(channel, HISTORY_CHANNELS, "channel")
+        self.kind = kind
+        self.field = field
+        self.old_value = None if old_value is None else _as_text(old_value)
+        self.new_value = None if new_value is None else _as_text(new_value)
+        self.note = note
+
+
+def _as_text(value) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _clean(text: str | None, field: str, max_len: int = 2000, required: bool = False) -> str | None:
+    text = (text or "").strip()
+    if not text:
+        if required:
+            raise ValidationError(f"'{field}' is required.", field=field)
+        return None
+    if len(text) > max_len:
+        raise ValidationError(f"'{field}' is longer than {max_len} characters.", field=field)
+    return text
+
+
+class Request:
+    EDITABLE = ("description", "work_type", "urgency", "apartment", "entrance", "floor", "caller_name", "reason")
+
+    def __init__(self, *, org_id: int, number: int, channel: str, description: str, work_type: str, urgency: str,
+                 registered_at: datetime, building: Building | None = None, caller_phone: str | None = None,
+                 caller_name: str | None = None, apartment: int | None = None, entrance: int | None = None,
+                 floor: int | None = None, answered_at: datetime | None = None, reason: str | None = None):
+        self.org_id = org_id
+        self.number = number
+        self.channel = check_choice(channel, CHANNELS, "channel")
+        self.description = _clean(description, "description", MAX_DESCRIPTION, required=True)
+        self.work_type = work_type
+        self.urgency = check_choice(urgency, URGENCIES, "urgency")
+        self.reason = _clean(reason, "reason", 200)
+        self.caller_phone = caller_phone
+        self.caller_name = _clean(caller_name, "caller_name", 200)
+        if building is not None:
+            if building.org_id != org_id:
+                raise CrossOrganisation("The building belongs to another organisation.", field="building")
+            building.check_place(apartment, entrance, floor)
+        elif apartment is not None or entrance is not None or floor is not None:
+            raise ValidationError("An apartment, entrance or floor needs a building.", field="building")
+        self.building = building
+        self.apartment, self.entrance, self.floor = apartment, entrance, floor
+        self.status = Status.NEW.value
+        self.assignee = None
+        self.answered_at = answered_at
+        self.registered_at = registered_at
+        self.updated_at = registered_at
+        self.closed_at = None
+        self.localisation_due_at = self.repair_due_at = self.due_at = None
+        self.deadline_rule = self.localisation_clause = self.repair_clause = None
+        self.postponed_until = None
+        self.status_reason = None
+        self.report = None
+        self._init_pending()
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+    def _init_pending(self) -> None:
+        self.pending_history: list[HistoryEntry] = []
+        self.pending_events: list[DomainEvent] = []
+
+    def _log(self, actor: Actor, channel: str, now: datetime, kind: str, field=None, old=None, new=None, note=None):
+        self.pending_history.append(HistoryEntry(
+            org_id=self.org_id, request_id=getattr(self, "id", None), at=now, actor=actor, channel=channel,
+            kind=kind, field=field, old_value=old, new_value=new, note=note))
+        self.updated_at = now
+
+    def _event(self, name: str, **data) -> None:
+        self.pending_events.append(DomainEvent(name, self.org_id, getattr(self, "id", None),
+                                               {"number": self.number, **data}))
+
+    def _set(self, field: str, value, actor: Actor, channel: str, now: datetime, kind: str = "field") -> bool:
+        old = getattr(self, field)
+        if old == value:
+            return False
+        setattr(self, field, value)
+        self._log(actor, channel, now, kind, field, old, value)
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        return Status(self.status) in OPEN_STATUSES
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.is_open and self.due_at is not None and self.due_at < now
+
+    def _refresh_due(self) -> None:
+        """The next deadline that is watched: localisation until someone takes the request, then the repair."""
+        waiting = self.status in (Status.NEW, Status.ASSIGNED)
+        self.due_at = (self.localisation_due_at if waiting and self.localisation_due_at else None) \
+            or self.repair_due_at
+
+    # -- life cycle --------------------------------------------------------------------------------------------
+    def registered(self, actor: Actor, deadlines: Deadlines) -> None:
+        """Record the registration; called once, right after the request has its number."""
+        self.localisation_due_at = deadlines.localisation_due_at
+        self.repair_due_at = deadlines.repair_due_at
+        self.deadline_rule = deadlines.rule
+        self.localisation_clause = deadlines.localisation_clause
+        self.repair_clause = deadlines.repair_clause
+        self._refresh_due()
+        channel = self.channel
+        self._log(actor, channel, self.registered_at, "created", "number", None, self.number)
+        self._event("request.registered", channel=channel, urgency=self.urgency, work_type=self.work_type)
+
+    def transition(self, target: str, actor: Actor, channel: str, now: datetime, *, reason: str | None = None,
+                   until: datetime | None = None, report: str | None = None) -> None:
+        if actor.role == "technician" and (self.assignee is None or self.assignee.id != actor.id):
+            raise CrossOrganisation("A technician can change only the requests assigned to him.", field="number")
+        rule = check_transition(self.status, target, role=actor.role, reason=reason, until=until, report=report)
+        if "until" in rule.requires and until <= now:
+            raise ValidationError("The new date of a postponed request must be in the future.", field="until")
+        reason, report = _clean(reason, "reason"), _clean(report, "report", 4000)
+        source = self.status
+        if rule.target == Status.POSTPONED:
+            self._set("postponed_until", until, actor, channel, now)
+        if rule.target == Status.DONE:
+            self._set("report", report, actor, channel, now)
+        if reason:
+            self.status_reason = reason
+        self.status = rule.target.value
+        self._log(actor, channel, now, "status", "status", source, self.status, note=reason)
+        if rule.target in (Status.CLOSED, Status.CANCELLED):
+            self.closed_at = now
+        elif source in (Status.DONE,):
+            self.closed_at = None
+        self._refresh_due()
+        self._event("request.status_changed", source=source, target=self.status, reason=reason,
+                    actor_role=actor.role)
+
+    def assign(self, staff: Staff | None, actor: Actor, channel: str, now: datetime, *, reason: str | None = None):
+        """Assign a technician (or unassign with None). Assigning puts the request into 'assigned'."""
+        if actor.role == "technician":
+            raise CrossOrganisation("A technician cannot assign requests.", field="staff_id")
+        if staff is not None:
+            if staff.org_id != self.org_id:
+                raise CrossOrganisation("The staff member belongs to another organisation.", field="staff_id")
+            if staff.role != "technician" or not staff.active:
+                raise ValidationError(f"{staff.full_name} is not an active technician and cannot be assigned.",
+                                      field="staff_id")
+        target = Status.ASSIGNED if staff is not None else Status.NEW
+        check_transition(self.status, target, role=actor.role, via="assignment")
+        previous = self.assignee
+        if previous is staff and staff is not None and self.status == Status.ASSIGNED:
+            return
+        source = self.status
+        self.assignee = staff
+        self._log(actor, channel, now, "assignment", "assignee",
+                  previous.full_name if previous else None, staff.full_name if staff else None, note=reason)
+        if source != target.value:
+            self.status = target.value
+            self._log(actor, channel, now, "status", "status", source, self.status)
+        self._refresh_due()
+        self._event("request.assigned", staff_id=staff.id if staff else None,
+                    previous_staff_id=previous.id if previous else None, reason=reason)
+
+    def update(self, changes: dict, actor: Actor, channel: str, now: datetime, *, building: Building | None = None,
+               building_given: bool = False, known_work_types: frozenset[str] | None = None) -> list[str]:
+        """Correct fields (a dispatcher fixing what the machine heard). Returns the names of changed fields."""
+        if actor.role == "technician":
+            raise CrossOrganisation("A technician cannot edit a request's facts.", field="number")
+        unknown = set(changes) - set(self.EDITABLE)
+        if unknown:
+            raise ValidationError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.",
+                                  field=sorted(unknown)[0])
+        if "description" in changes:
+            changes["description"] = _clean(changes["description"], "description", MAX_DESCRIPTION, required=True)
+        if "urgency" in changes:
+            check_choice(changes["urgency"], URGENCIES, "urgency")
+        if "work_type" in changes and known_work_types is not None and changes["work_type"] not in known_work_types:
+            raise ValidationError(f"Unknown work type '{changes['work_type']}'.", field="work_type")
+        target_building = building if building_given else self.building
+        if target_building is not None and target_building.org_id != self.org_id:
+            raise CrossOrganisation("The building belongs to another organisation.", field="building")
+        place = {k: changes.get(k, getattr(self, k)) for k in ("apartment", "entrance", "floor")}
+        if target_building is not None:
+            target_building.check_place(**place)
+        elif any(v is not None for v in place.values()):
+            raise ValidationError("An apartment, entrance or floor needs a building.", field="building")
+        changed = []
+        if building_given and target_building is not self.building:
+            old = self.building.code if self.building else None
+            self.building = target_building
+            self._log(actor, channel, now, "field", "building", old, target_building.code if target_building else None)
+            changed.append("building")
+        for name, value in changes.items():
+            if self._set(name, value, actor, channel, now):
+                changed.append(name)
+        if changed:
+            self._event("request.updated", fields=changed)
+        return changed
+
+    def comment(self, text: str, actor: Actor, channel: str, now: datetime) -> None:
+        text = _clean(text, "text", 4000, required=True)
+        self._log(actor, channel, now, "comment", None, None, text)
+        self._event("request.commented", actor_role=actor.role)
+
+    def attached(self, attachment: "Attachment", actor: Actor, channel: str, now: datetime) -> None:
+        if attachment.org_id != self.org_id:
+            raise CrossOrganisation("The attachment belongs to another organisation.")
+        self._log(actor, channel, now, "attachment", attachment.kind, None, attachment.filename,
+                  note=f"sha256:{attachment.sha256}")
+        self._event("request.attachment_added", kind=attachment.kind, sha256=attachment.sha256)
+
+    def rate(self, rating: "Rating", actor: Actor, channel: str, now: datetime) -> None:
+        if self.status not in (Status.DONE, Status.CLOSED):
+            raise ValidationError(f"Only a done or closed request can be rated; this one is '{self.status}'.",
+                                  field="score")
+        self._log(actor, channel, now, "rating", "rating", None, rating.score, note=rating.comment)
+        self._event("request.rated", score=rating.score)
+
+
+class Attachment:
+    def __init__(self, *, org_id: int, request_id: int, kind: str, filename: str, content_type: str, size: int,
+                 sha256: str, storage_key: str, created_at: datetime, created_by: str):
+        self.org_id = org_id
+        self.request_id = request_id
+        self.kind = check_choice(kind, ATTACHMENT_KINDS, "kind")
+        self.filename = _clean(filename, "filename", 255) or "file"
+        self.content_type = content_type
+        self.size = size
+        self.sha256 = sha256
+        self.storage_key = storage_key
+        self.created_at = created_at
+        self.created_by = created_by
+
+
+class Rating:
+    def __init__(self, *, org_id: int, request_id: int, score: int, comment: str | None, created_at: datetime,
+                 phone: str | None = None):
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise ValidationError(f"A rating is a whole number from 1 to 5, got '{score}'.", field="score")
+        self.org_id = org_id
+        self.request_id = request_id
+        self.score = score
+        self.comment = _clean(comment, "comment", 1000)
+        self.created_at = created_at
+        self.phone = phone

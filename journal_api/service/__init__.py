@@ -1,0 +1,1 @@
+"""The service layer: the single, audited write path into the journal."""

@@ -1,0 +1,261 @@
+"""Requests: register, read, list, move through the flow, assign, correct, comment, attach, rate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Callable
+
+import sqlalchemy as sa
+
+from recordings.store import BlobStore, sniff_type
+
+from ..domain.errors import Conflict, CrossOrganisation, NotFound, UnknownReference, ValidationError
+from ..domain.events import Actor
+from ..domain.phones import maybe_phone
+from ..domain.registry import Building, Organisation, Resident, Staff, WorkType
+from ..domain.request import Attachment, HistoryEntry, Rating, Request
+from ..storage import tables as t
+from .deadlines import DeadlinePolicy
+from .queries import RequestFilter, build_list_query, encode_cursor, sort_key
+from .uow import UnitOfWork
+
+
+@dataclass
+class NewRequest:
+    description: str
+    work_type: str = "other"
+    urgency: str = "normal"
+    channel: str = "api"
+    caller_phone: str | None = None
+    caller_name: str | None = None
+    building_id: int | None = None
+    building_code: str | None = None
+    apartment: int | None = None
+    entrance: int | None = None
+    floor: int | None = None
+    reason: str | None = None
+    answered_at: datetime | None = None
+
+
+@dataclass
+class Page:
+    items: list[Request]
+    next_cursor: str | None
+
+
+class RequestService:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], deadlines: DeadlinePolicy, blobs: BlobStore,
+                 max_upload_bytes: int):
+        self.uow = uow_factory
+        self.deadlines = deadlines
+        self.blobs = blobs
+        self.max_upload_bytes = max_upload_bytes
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def get(self, org_id: int, number: int, actor: Actor) -> Request:
+        with self.uow() as uow:
+            return _load(uow, org_id, number, actor)
+
+    def list(self, org_id: int, actor: Actor, f: RequestFilter, *, cursor: str | None = None,
+             limit: int = 50) -> Page:
+        with self.uow() as uow:
+            only = actor.id if actor.role == "technician" else None
+            stmt = build_list_query(org_id, f, now=uow.clock(), only_assignee=only, cursor=cursor, limit=limit)
+            rows = list(uow.session.scalars(stmt).unique())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(sort_key(rows[-1], f.sort), rows[-1].id) if more and rows else None
+        return Page(rows, nxt)
+
+    def history(self, org_id: int, number: int, actor: Actor) -> list[HistoryEntry]:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor)
+            stmt = sa.select(HistoryEntry).where(t.request_events.c.request_id == request.id) \
+                .order_by(t.request_events.c.id)
+            return list(uow.session.scalars(stmt))
+
+    def attachments(self, org_id: int, number: int, actor: Actor) -> list[Attachment]:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor)
+            stmt = sa.select(Attachment).where(t.attachments.c.request_id == request.id) \
+                .order_by(t.attachments.c.id)
+            return list(uow.session.scalars(stmt))
+
+    def attachment(self, org_id: int, attachment_id: int, actor: Actor) -> tuple[Attachment, Request]:
+        with self.uow() as uow:
+            att = uow.session.get(Attachment, attachment_id)
+            if att is None or att.org_id != org_id:
+                raise NotFound(f"Attachment {attachment_id} does not exist in your organisation.")
+            request = uow.session.get(Request, att.request_id)
+            _check_visible(request, actor)
+            return att, request
+
+    def rating(self, org_id: int, number: int, actor: Actor) -> Rating | None:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor)
+            return uow.session.scalar(sa.select(Rating).where(t.ratings.c.request_id == request.id))
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def register(self, org_id: int, actor: Actor, data: NewRequest) -> Request:
+        if actor.role == "technician":
+            raise CrossOrganisation("A technician cannot register requests through the API.")
+        with self.uow() as uow:
+            s = uow.session
+            org = _org(uow, org_id)
+            _check_work_type(uow, org_id, data.work_type)
+            phone = maybe_phone(data.caller_phone, region=org.phone_region, field="caller_phone")
+            building = _building(uow, org_id, data.building_id, data.building_code)
+            apartment = data.apartment
+            if building is None and phone and data.channel in ("phone", "sms"):
+                building, apartment = _place_of_caller(uow, org_id, phone, apartment)
+            now = uow.clock()
+            request = Request(org_id=org_id, number=_next_number(s, org_id), channel=data.channel,
+                              description=data.description, work_type=data.work_type, urgency=data.urgency,
+                              registered_at=now, building=building, caller_phone=phone,
+                              caller_name=data.caller_name, apartment=apartment, entrance=data.entrance,
+                              floor=data.floor, answered_at=data.answered_at, reason=data.reason)
+            request.registered(actor, self.deadlines.deadlines_for(request, org_id, now))
+            s.add(uow.track(request))
+            uow.commit()
+            return request
+
+    def transition(self, org_id: int, number: int, actor: Actor, channel: str, to: str, *, reason=None,
+                   until=None, report=None) -> Request:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            request.transition(to, actor, channel, uow.clock(), reason=reason, until=until, report=report)
+            uow.track(request)
+            uow.commit()
+            return request
+
+    def assign(self, org_id: int, number: int, actor: Actor, channel: str, staff_id: int | None, *,
+               reason: str | None = None) -> Request:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            staff = None
+            if staff_id is not None:
+                staff = uow.session.get(Staff, staff_id)
+                if staff is None:
+                    raise UnknownReference(f"Staff member {staff_id} does not exist.", field="staff_id")
+            request.assign(staff, actor, channel, uow.clock(), reason=reason)
+            uow.track(request)
+            uow.commit()
+            return request
+
+    def update(self, org_id: int, number: int, actor: Actor, channel: str, changes: dict, *,
+               building_id: int | None = None, building_code: str | None = None,
+               building_given: bool = False) -> Request:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            building = _building(uow, org_id, building_id, building_code) if building_given else None
+            if "work_type" in changes:
+                _check_work_type(uow, org_id, changes["work_type"])
+            request.update(dict(changes), actor, channel, uow.clock(), building=building,
+                           building_given=building_given)
+            uow.track(request)
+            uow.commit()
+            return request
+
+    def comment(self, org_id: int, number: int, actor: Actor, channel: str, text: str) -> Request:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            request.comment(text, actor, channel, uow.clock())
+            uow.track(request)
+            uow.commit()
+            return request
+
+    def attach(self, org_id: int, number: int, actor: Actor, channel: str, *, kind: str, filename: str,
+               content_type: str, stream: BinaryIO, expected_sha256: str | None = None) -> Attachment:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            sniff_type(kind, content_type, stream)
+            stored = self.blobs.put(stream, max_bytes=self.max_upload_bytes)
+            if expected_sha256 and expected_sha256.lower() != stored.sha256:
+                raise ValidationError(f"The upload's checksum is {stored.sha256}, not {expected_sha256}: the file "
+                                      "was damaged on the way. Send it again.", field="sha256")
+            att = Attachment(org_id=org_id, request_id=request.id, kind=kind, filename=filename,
+                             content_type=content_type, size=stored.size, sha256=stored.sha256,
+                             storage_key=stored.key, created_at=uow.clock(), created_by=actor.name)
+            uow.session.add(att)
+            request.attached(att, actor, channel, uow.clock())
+            uow.track(request)
+            uow.commit()
+            return att
+
+    def rate(self, org_id: int, number: int, actor: Actor, channel: str, score, comment: str | None = None,
+             phone: str | None = None) -> Rating:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            if uow.session.scalar(sa.select(t.ratings.c.id).where(t.ratings.c.request_id == request.id)):
+                raise Conflict(f"Request {number} has already been rated.", field="score")
+            rating = Rating(org_id=org_id, request_id=request.id, score=score, comment=comment,
+                            created_at=uow.clock(), phone=phone)
+            request.rate(rating, actor, channel, uow.clock())
+            uow.session.add(rating)
+            uow.track(request)
+            uow.commit()
+            return rating
+
+
+# -- helpers shared by the methods above ----------------------------------------------------------------------------
+def _org(uow: UnitOfWork, org_id: int) -> Organisation:
+    org = uow.session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound(f"Organisation {org_id} does not exist.")
+    return org
+
+
+def _check_visible(request: Request, actor: Actor) -> None:
+    if actor.role == "technician" and request.assignee_id != actor.id:
+        raise NotFound(f"Request {request.number} is not assigned to you.")
+
+
+def _load(uow: UnitOfWork, org_id: int, number: int, actor: Actor, *, for_update: bool = False) -> Request:
+    stmt = sa.select(Request).where(t.requests.c.org_id == org_id, t.requests.c.number == number)
+    if for_update:  # a row lock: concurrent writers of one request queue up, so no history entry is lost
+        stmt = stmt.with_for_update(of=t.requests)
+    request = uow.session.scalars(stmt).unique().one_or_none()
+    if request is None:
+        raise NotFound(f"Request {number} does not exist in your organisation.")
+    _check_visible(request, actor)
+    return request
+
+
+def _next_number(session, org_id: int) -> int:
+    c = t.counters.c
+    stmt = sa.update(t.counters).where(c.org_id == org_id, c.name == "request") \
+        .values(value=c.value + 1).returning(c.value)
+    number = session.execute(stmt).scalar_one_or_none()
+    if number is None:
+        raise NotFound(f"Organisation {org_id} has no request counter; it was not created by the service layer.")
+    return number
+
+
+def _check_work_type(uow: UnitOfWork, org_id: int, code: str) -> None:
+    c = t.work_types.c
+    found = uow.session.execute(sa.select(c.active).where(c.org_id == org_id, c.code == code)).scalar_one_or_none()
+    if not found:
+        raise UnknownReference(f"Work type '{code}' is not active in your organisation.", field="work_type")
+
+
+def _building(uow: UnitOfWork, org_id: int, building_id: int | None, code: str | None) -> Building | None:
+    if building_id is None and not code:
+        return None
+    if building_id is not None:
+        building = uow.session.get(Building, building_id)
+    else:
+        building = uow.session.scalars(sa.select(Building).where(
+            t.buildings.c.org_id == org_id, t.buildings.c.code == code)).unique().one_or_none()
+    if building is None or building.org_id != org_id:
+        what = building_id if building_id is not None else f"'{code}'"
+        raise UnknownReference(f"Building {what} does not exist in your organisation.", field="building")
+    return building
+
+
+def _place_of_caller(uow: UnitOfWork, org_id: int, phone: str, apartment: int | None):
+    """A known resident's phone gives the building and apartment, when it names exactly one place."""
+    rows = list(uow.session.scalars(sa.select(Resident).where(
+        t.residents.c.org_id == org_id, t.residents.c.phone == phone, t.residents.c.building_id.is_not(None))))
+    if len(rows) != 1:
+        return None, apartment
+    return uow.session.get(Building, rows[0].building_id), apartment if apartment is not None else rows[0].apartment

@@ -1,0 +1,1 @@
+"""notifier: see ../shared/design/ARCHITECTURE.md. Built by later issues."""

@@ -1,0 +1,1 @@
+"""Storage of call audio and other attachments: content-addressed blobs with checksums."""

@@ -1,0 +1,1 @@
+"""telephony: see ../shared/design/ARCHITECTURE.md. Built by later issues."""

@@ -1,0 +1,1 @@
+"""transcription: see ../shared/design/ARCHITECTURE.md. Built by later issues."""
