@@ -30,6 +30,7 @@ class Container:
     requests: RequestService
     registry: RegistryService
     tokens: TokenService
+    clock: Callable[[], datetime]
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -57,7 +58,7 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
     return Container(
         settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
         requests=RequestService(uow, deadlines or EmergencyOnlyPolicy(), blobs, settings.max_upload_bytes),
-        registry=RegistryService(uow), tokens=TokenService(uow),
+        registry=RegistryService(uow), tokens=TokenService(uow), clock=clock,
     )
 
 

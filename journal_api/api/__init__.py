@@ -1,0 +1,26 @@
+"""The JSON API under /api/v1."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from . import imports as import_routes
+from . import registry as registry_routes
+from . import requests as request_routes
+from .openapi import build_openapi
+
+
+def create_blueprint() -> Blueprint:
+    api = Blueprint("api", __name__, url_prefix="/api/v1")
+    api.register_blueprint(request_routes.bp)
+    api.register_blueprint(registry_routes.bp)
+    api.register_blueprint(import_routes.bp)
+
+    @api.get("/openapi.json")
+    def openapi():
+        return jsonify(build_openapi())
+
+    @api.get("/health")
+    def health():
+        return jsonify({"status": "ok"})
+
+    return api
