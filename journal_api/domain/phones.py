@@ -20,7 +20,7 @@ def normalize_phone(raw: str | None, *, region: str = DEFAULT_REGION, field: str
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"'{raw}' is not a phone number: {exc}. Use the form +7 912 345-67-89.", field=field) from exc
+        raise InvalidPhone(f"'{raw}' is not a phone number. Use the form +7 912 345-67-89.", field=field) from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(f"'{raw}' is not a valid phone number. Use the form +7 912 345-67-89.", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

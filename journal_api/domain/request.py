@@ -212,6 +212,9 @@ class Request:
                                   field=sorted(unknown)[0])
         if "description" in changes:
             changes["description"] = _clean(changes["description"], "description", MAX_DESCRIPTION, required=True)
+        for name in ("caller_name", "reason"):  # the same limits as at registration
+            if name in changes:
+                changes[name] = _clean(changes[name], name, 200)
         if "urgency" in changes:
             check_choice(changes["urgency"], URGENCIES, "urgency")
         if "work_type" in changes and known_work_types is not None and changes["work_type"] not in known_work_types:
