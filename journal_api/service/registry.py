@@ -62,7 +62,16 @@ class RegistryService:
             uow.commit()
             return building
 
-    def _upsert_building(self, uow: UnitOfWork, org_id: int, actor: Actor, data: dict) -> Building:
+    def create_building(self, org_id: int, actor: Actor, data: dict) -> Building:
+        """Create a building; a code the organisation already uses is a conflict, not an update."""
+        require_role(actor)
+        with self.uow() as uow:
+            building = self._upsert_building(uow, org_id, actor, data, create_only=True)
+            uow.commit()
+            return _reloaded(uow, building)
+
+    def _upsert_building(self, uow: UnitOfWork, org_id: int, actor: Actor, data: dict, *,
+                         create_only: bool = False) -> Building:
         s = uow.session
         city = _get_or_create(s, City, org_id, name=_required(data, "city"))
         complex_ = None
@@ -78,6 +87,9 @@ class RegistryService:
             s.add(building)
             s.flush()
             uow.audit(org_id, actor, "building", building.id, "create", {"code": code, **data})
+        elif create_only:
+            raise Conflict(f"Building code '{code}' is already used by building {building.id}; change that "
+                           "building instead, or choose another code.", field="building_id")
         else:
             changes = building.update(city_id=city.id, complex_id=complex_.id if complex_ else None, **fields)
             if changes:
@@ -105,13 +117,13 @@ class RegistryService:
                     "complex": changes.pop("complex", building.complex.name if building.complex else None)}
             for k in ("street", "house", "korpus", "entrances", "floors", "apartments"):
                 data[k] = changes.pop(k, getattr(building, k))
-            if "active" in changes:
-                building.active = bool(changes.pop("active"))
+            if "active" in changes and (activity := building.update(active=changes.pop("active"))):
+                uow.audit(org_id, actor, "building", building.id, "update", activity)
             if changes:
                 raise ValidationError(f"Unknown building fields: {', '.join(sorted(changes))}.")
             building = self._upsert_building(uow, org_id, actor, data)
             uow.commit()
-            return building
+            return _reloaded(uow, building)
 
     def delete_building(self, org_id: int, actor: Actor, building_id: int) -> None:
         require_role(actor)
@@ -151,6 +163,14 @@ class RegistryService:
             uow.commit()
             return resident
 
+    def find_residents(self, org_id: int, phone: str) -> list[Resident]:
+        with self.uow() as uow:
+            org = uow.session.get(Organisation, org_id)
+            phone = normalize_phone(phone, region=org.phone_region)
+            return list(uow.session.scalars(sa.select(Resident).where(t.residents.c.org_id == org_id,
+                                                                      t.residents.c.phone == phone)
+                                            .order_by(t.residents.c.id)))
+
     # -- staff ---------------------------------------------------------------------------------------------------
     def upsert_staff(self, org_id: int, actor: Actor, data: dict, *, uow: UnitOfWork | None = None) -> Staff:
         require_role(actor)
@@ -161,7 +181,16 @@ class RegistryService:
             uow.commit()
             return staff
 
-    def _upsert_staff(self, uow: UnitOfWork, org_id: int, actor: Actor, data: dict) -> Staff:
+    def create_staff(self, org_id: int, actor: Actor, data: dict) -> Staff:
+        """Create a staff member; a phone or external id already on file is a conflict, not an update."""
+        require_role(actor)
+        with self.uow() as uow:
+            staff = self._upsert_staff(uow, org_id, actor, data, create_only=True)
+            uow.commit()
+            return staff
+
+    def _upsert_staff(self, uow: UnitOfWork, org_id: int, actor: Actor, data: dict, *,
+                      create_only: bool = False) -> Staff:
         s = uow.session
         org = s.get(Organisation, org_id)
         phone = normalize_phone(data.get("phone"), region=org.phone_region)
@@ -179,6 +208,10 @@ class RegistryService:
             _flush_unique(uow, "Another staff member already has this phone, SIP account or external id.")
             uow.audit(org_id, actor, "staff", fresh.id, "create", {"full_name": fresh.full_name, "role": fresh.role})
             return fresh
+        if create_only:
+            which = "external_id" if external and existing.external_id == external else "phone"
+            raise Conflict(f"Staff member {existing.id} already has this {which}; change that record instead.",
+                           field=which)
         changes = {}
         for name in ("full_name", "role", "phone", "sip_account", "email", "external_id"):
             new = getattr(fresh, name)
@@ -308,7 +341,7 @@ class RegistryService:
             uow.audit(org_id, actor, "responsibility", resp.id, "create",
                       {"building_id": building_id, "work_type": work_type, "staff_id": staff_id})
             uow.commit()
-            return uow.session.get(Responsibility, resp.id)
+            return _reloaded(uow, resp)
 
     def delete_responsibility(self, org_id: int, actor: Actor, responsibility_id: int) -> None:
         require_role(actor)
@@ -351,6 +384,12 @@ def _work_type(uow: UnitOfWork, org_id: int, code: str) -> WorkType:
     if wt is None:
         raise UnknownReference(f"Work type '{code}' does not exist in your organisation.", field="work_type")
     return wt
+
+
+def _reloaded(uow: UnitOfWork, obj):
+    """Reload a committed object with its eager relationships, so it can be read after the session closes."""
+    uow.session.refresh(obj)
+    return obj
 
 
 def _flush_unique(uow: UnitOfWork, message: str) -> None:
