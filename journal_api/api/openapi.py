@@ -34,7 +34,8 @@ def build_openapi() -> dict:
                     "security": [{"bearer": []}], "x-roles": list(r.roles), "tags": r.tags,
                     "responses": {"4XX": {"description": "An error", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
-        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
+        params = [{"name": p, "in": "path", "required": True,
+                   "schema": {"type": "integer" if re.fullmatch(r"number|\w+_id", p) else "string"}}
                   for p in re.findall(r"{(\w+)}", r.path)]
         if r.query is not None:
             qschema = r.query.model_json_schema()
