@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from journal_api.domain.errors import ValidationError
 from journal_api.domain.registry import Building, Organisation, Shift, Staff
 
-from conftest import NOW, make_building
+from domain_objects import NOW, make_building
 
 
 @given(apartment=st.integers(-5, 200), entrance=st.integers(-2, 10), floor=st.integers(-6, 15))

@@ -10,7 +10,7 @@ from journal_api.domain.errors import CrossOrganisation, IllegalTransition, Vali
 from journal_api.domain.events import Actor
 from journal_api.domain.request import Attachment, HistoryEntry, Rating, Request
 
-from conftest import NOW, ORG, OTHER_ORG, make_building, make_staff
+from domain_objects import NOW, ORG, OTHER_ORG, make_building, make_staff
 
 LATER = NOW + timedelta(minutes=5)
 
