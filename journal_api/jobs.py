@@ -1,8 +1,9 @@
 """Background jobs (rq). A job gets ids, never objects, and can run twice without harm.
 
 The outbox: each committed domain event is a row. :class:`RQPublisher` enqueues one job per row after commit, with
-the row id as the job id, so a second enqueue of the same row is a no-op. :func:`relay_outbox` republishes rows that
-were never published (Redis was down at commit time). Later issues subscribe handlers with :func:`subscribe`.
+the row id as the job id. A row published twice is queued twice; the second run finds it handled and does nothing.
+:func:`relay_outbox` republishes rows that were never published (Redis was down at commit time). Later issues
+subscribe handlers with :func:`subscribe`.
 """
 from __future__ import annotations
 
