@@ -1,0 +1,78 @@
+"""The long-running processes: the web app under gunicorn, and the rq worker with its outbox relay."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+RELAY_EVERY_SECONDS = 15.0
+
+
+def run_web(settings: Settings, *, workers: int = 2) -> None:
+    """Serve the app with gunicorn. The app factory runs in each worker after the fork (no preload), so no
+    database connection or Redis client is shared between processes."""
+    from gunicorn.app.base import BaseApplication
+
+    class HotlineWeb(BaseApplication):
+        def load_config(self):
+            options = {"bind": f"{settings.web_host}:{settings.web_port}", "workers": workers,
+                       "proc_name": "hotline-web", "accesslog": "-", "errorlog": "-", "timeout": 60,
+                       "graceful_timeout": 10, "preload_app": False}
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24: no shared socket in $HOME
+                options["control_socket_disable"] = True
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from .app import create_app
+
+            return create_app(settings=settings)
+
+    HotlineWeb().run()
+
+
+def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) -> None:
+    """An rq worker on the settings' queue, plus a thread that re-publishes outbox rows whose publish failed.
+
+    The worker runs jobs in its own process (rq's SimpleWorker): a fork per job would copy the database pool and
+    the relay thread's locks into the child; the jobs are short and idempotent, so nothing is gained by forking.
+    """
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from . import jobs
+    from .bootstrap import bootstrap
+
+    container = bootstrap(settings)
+    jobs.set_container(container)
+    stop = threading.Event()
+    relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every), name="outbox-relay",
+                             daemon=True)
+    relay.start()
+    connection = Redis.from_url(settings.redis_url)
+    try:
+        worker = SimpleWorker([Queue(settings.queue_name, connection=connection)], connection=connection)
+        worker.work(logging_level="INFO")
+    finally:
+        stop.set()
+        relay.join(timeout=5)
+        connection.close()
+        container.dispose()
+
+
+def relay_loop(container, stop: threading.Event, every: float) -> None:
+    """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set."""
+    from .jobs import relay_outbox
+
+    while True:
+        try:
+            sent = relay_outbox(container.engine, container.publisher)
+            if sent:
+                log.info("outbox relay re-published %d event(s)", sent)
+        except Exception:  # Redis or the database is away for a moment: the next round tries again
+            log.exception("outbox relay failed; retrying in %.0f s", every)
+        if stop.wait(every):
+            return
