@@ -11,6 +11,7 @@ from recordings.store import BlobStore
 
 from .config import Settings, load_settings
 from .service.deadlines import DeadlinePolicy, EmergencyOnlyPolicy
+from .service.imports import ImportService
 from .service.registry import RegistryService
 from .service.requests import RequestService
 from .service.tokens import TokenService
@@ -30,6 +31,7 @@ class Container:
     requests: RequestService
     registry: RegistryService
     tokens: TokenService
+    imports: ImportService
     clock: Callable[[], datetime]
 
     def dispose(self) -> None:
@@ -55,10 +57,11 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
     def uow() -> UnitOfWork:
         return UnitOfWork(factory, publisher, clock)
 
+    registry = RegistryService(uow)
     return Container(
         settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
         requests=RequestService(uow, deadlines or EmergencyOnlyPolicy(), blobs, settings.max_upload_bytes),
-        registry=RegistryService(uow), tokens=TokenService(uow), clock=clock,
+        registry=registry, tokens=TokenService(uow), imports=ImportService(uow, registry), clock=clock,
     )
 
 
