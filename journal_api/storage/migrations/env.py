@@ -1,6 +1,7 @@
 """Alembic environment. The URL and the connection come from the caller (``hotline db upgrade``)."""
 from alembic import context
 
+from journal_api.storage.migrate import include_object
 from journal_api.storage.tables import metadata
 
 config = context.config
@@ -21,7 +22,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
