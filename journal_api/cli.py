@@ -38,9 +38,12 @@ def _settings(ctx: click.Context, **overrides) -> Settings:
 
 
 def _container(ctx: click.Context):
+    """The wiring for one-shot commands. Their events stay in the outbox for the worker's relay to publish: the
+    queue's Redis may not be running yet (`make run` seeds before `hotline up` starts its own Redis)."""
     from .bootstrap import bootstrap
+    from .service.uow import MemoryPublisher
 
-    container = bootstrap(_settings(ctx))
+    container = bootstrap(_settings(ctx), publisher=MemoryPublisher())
     ctx.call_on_close(container.dispose)
     return container
 
@@ -153,6 +156,7 @@ def web(ctx: click.Context, host: str | None, port: int | None, workers: int) ->
     """Serve the web app and the API with gunicorn."""
     from .serve import run_web
 
+    _logging()
     run_web(_settings(ctx, web_host=host, web_port=port), workers=workers)
 
 

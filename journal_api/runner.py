@@ -221,7 +221,7 @@ def run_up(settings: Settings, echo: Callable[[str], None] = print) -> int:
 
 def _banner(echo, settings: Settings, base: str, token: str | None) -> None:
     echo(f"Hotline is up: {base}/  (API: {base}/api/v1/openapi.json)")
-    echo(f"Database: {settings.effective_database_url}")
+    echo(f"Database: {sa.engine.make_url(settings.effective_database_url).render_as_string(hide_password=True)}")
     if token:
         echo(f"Admin API token for the organisation 'demo': {token}")
     else:
