@@ -217,6 +217,15 @@ def test_concurrent_transitions_and_comments_on_one_request_lose_no_history_entr
     assert s.get(org.id, number, DISPATCHER).version == version + THREADS * PER_THREAD
 
 
+def test_on_sqlite_concurrent_writers_queue_up_too(sqlite_container):
+    c = sqlite_container
+    org = c.registry.create_organisation("embedded", "УК Встроенная")
+    numbers = _run_in_threads(lambda k, j: _register(c, org).number)
+    assert sorted(numbers) == list(range(1, THREADS * PER_THREAD + 1))
+    _run_in_threads(lambda k, j: c.requests.comment(org.id, 1, DISPATCHER, "dispatcher", f"{k}-{j}"))
+    assert len(c.requests.history(org.id, 1, DISPATCHER)) == 1 + THREADS * PER_THREAD
+
+
 # -- the outbox -----------------------------------------------------------------------------------------------------
 class VisibilityProbe(MemoryPublisher):
     """Records, at each publish, which of the published outbox rows another connection can already see."""
