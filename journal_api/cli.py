@@ -107,8 +107,8 @@ def seed_demo_command(ctx: click.Context) -> None:
 
     report = seed_demo(_container(ctx))
     if report.changed:
-        made = ", ".join(f"{n} {kind}" for kind, n in report.created.items() if n)
-        click.echo(f"Demo organisation '{report.org_code}': created {made}.")
+        made = ", ".join(f"{kind} {n}" for kind, n in report.created.items() if n)
+        click.echo(f"Demo organisation '{report.org_code}', created: {made}.")
     else:
         click.echo(f"Demo organisation '{report.org_code}' is already complete; nothing changed.")
 
