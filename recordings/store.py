@@ -18,9 +18,9 @@ CHUNK = 64 * 1024
 class UploadError(ValueError):
     """A rejected upload. ``code`` says why; the message says what to fix."""
 
-    def __init__(self, code: str, message: str, http_status: int = 422):
+    def __init__(self, code: str, message: str, http_status: int = 422, field: str = "file"):
         super().__init__(message)
-        self.code, self.message, self.http_status = code, message, http_status
+        self.code, self.message, self.http_status, self.field = code, message, http_status, field
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class BlobStore:
             raise KeyError(key)
         return self.root / key[:2] / key[2:4] / key
 
-    def put(self, stream: BinaryIO, *, max_bytes: int) -> StoredBlob:
-        """Stream into a temporary file while hashing; refuse past ``max_bytes``; publish by atomic rename."""
+    def put(self, stream: BinaryIO, *, max_bytes: int, expected_sha256: str | None = None) -> StoredBlob:
+        """Stream into a temporary file while hashing; refuse past ``max_bytes`` or a checksum other than
+        ``expected_sha256``; publish by atomic rename, so a refused upload leaves no blob."""
         self.root.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
@@ -58,6 +59,9 @@ class BlobStore:
             if size == 0:
                 raise UploadError("empty_upload", "The file is empty.")
             key = digest.hexdigest()
+            if expected_sha256 and expected_sha256.strip().lower() != key:
+                raise UploadError("checksum_mismatch", f"The upload's checksum is {key}, not {expected_sha256}: "
+                                  "the file was damaged on the way. Send it again.", field="sha256")
             final = self._path(key)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
@@ -108,6 +112,8 @@ def sniff_type(kind: str, content_type: str, stream: BinaryIO) -> None:
     pos = stream.tell()
     head = stream.read(16)
     stream.seek(pos)
+    if not head:
+        raise UploadError("empty_upload", "The file is empty.")
     if not any(_matches(head, sig) for sig in allowed[declared]):
         raise UploadError("type_mismatch", f"The file says it is {declared}, but its contents are not. "
                           "Send the original file.", 415)

@@ -9,14 +9,14 @@ import sqlalchemy as sa
 
 from recordings.store import BlobStore, sniff_type
 
-from ..domain.errors import Conflict, CrossOrganisation, NotFound, UnknownReference, ValidationError
+from ..domain.errors import Conflict, CrossOrganisation, NotFound, UnknownReference
 from ..domain.events import Actor
 from ..domain.phones import maybe_phone
-from ..domain.registry import Building, Organisation, Resident, Staff, WorkType
+from ..domain.registry import Building, Organisation, Resident, Staff
 from ..domain.request import Attachment, HistoryEntry, Rating, Request
 from ..storage import tables as t
 from .deadlines import DeadlinePolicy
-from .queries import RequestFilter, build_list_query, encode_cursor, sort_key
+from .queries import RequestFilter, build_list_query, building_ids_query, encode_cursor, sort_key
 from .uow import UnitOfWork
 
 
@@ -60,7 +60,10 @@ class RequestService:
              limit: int = 50) -> Page:
         with self.uow() as uow:
             only = actor.id if actor.role == "technician" else None
-            stmt = build_list_query(org_id, f, now=uow.clock(), only_assignee=only, cursor=cursor, limit=limit)
+            places = building_ids_query(org_id, f)
+            ids = None if places is None else list(uow.session.scalars(places))
+            stmt = build_list_query(org_id, f, now=uow.clock(), only_assignee=only, cursor=cursor, limit=limit,
+                                    building_ids=ids)
             rows = list(uow.session.scalars(stmt).unique())
         more = len(rows) > limit
         rows = rows[:limit]
@@ -135,8 +138,9 @@ class RequestService:
             staff = None
             if staff_id is not None:
                 staff = uow.session.get(Staff, staff_id)
-                if staff is None:
-                    raise UnknownReference(f"Staff member {staff_id} does not exist.", field="staff_id")
+                if staff is None or staff.org_id != org_id:
+                    raise UnknownReference(f"Staff member {staff_id} does not exist in your organisation.",
+                                           field="staff_id")
             request.assign(staff, actor, channel, uow.clock(), reason=reason)
             uow.track(request)
             uow.commit()
@@ -169,13 +173,12 @@ class RequestService:
         with self.uow() as uow:
             request = _load(uow, org_id, number, actor, for_update=True)
             sniff_type(kind, content_type, stream)
-            stored = self.blobs.put(stream, max_bytes=self.max_upload_bytes)
-            if expected_sha256 and expected_sha256.lower() != stored.sha256:
-                raise ValidationError(f"The upload's checksum is {stored.sha256}, not {expected_sha256}: the file "
-                                      "was damaged on the way. Send it again.", field="sha256")
+            # Checked before the blob is written, so a refused upload leaves no file behind.
             att = Attachment(org_id=org_id, request_id=request.id, kind=kind, filename=filename,
-                             content_type=content_type, size=stored.size, sha256=stored.sha256,
-                             storage_key=stored.key, created_at=uow.clock(), created_by=actor.name)
+                             content_type=content_type, size=0, sha256="", storage_key="", created_at=uow.clock(),
+                             created_by=actor.name)
+            stored = self.blobs.put(stream, max_bytes=self.max_upload_bytes, expected_sha256=expected_sha256)
+            att.size, att.sha256, att.storage_key = stored.size, stored.sha256, stored.key
             uow.session.add(att)
             request.attached(att, actor, channel, uow.clock())
             uow.track(request)
@@ -188,6 +191,7 @@ class RequestService:
             request = _load(uow, org_id, number, actor, for_update=True)
             if uow.session.scalar(sa.select(t.ratings.c.id).where(t.ratings.c.request_id == request.id)):
                 raise Conflict(f"Request {number} has already been rated.", field="score")
+            phone = maybe_phone(phone, region=_org(uow, org_id).phone_region, field="phone")
             rating = Rating(org_id=org_id, request_id=request.id, score=score, comment=comment,
                             created_at=uow.clock(), phone=phone)
             request.rate(rating, actor, channel, uow.clock())
