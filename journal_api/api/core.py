@@ -19,6 +19,7 @@ from recordings.store import UploadError
 from ..domain.errors import DomainError
 from ..service.tokens import Principal
 
+MAX_ID = 2 ** 31 - 1  # ids and numbers are 32-bit integers in the database
 ALL_ROLES = ("admin", "manager", "dispatcher", "technician")
 STAFF_ROLES = ("admin", "manager", "dispatcher")
 ADMIN_ROLES = ("admin", "manager")
@@ -50,7 +51,7 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(UploadError)
     def _upload(e: UploadError):
-        return error_response(e.http_status, e.code, e.message, "file")
+        return error_response(e.http_status, e.code, e.message, e.field)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
@@ -88,6 +89,30 @@ def _validation_error(exc: pydantic.ValidationError, where: str) -> ApiError:
     loc = ".".join(str(p) for p in first["loc"]) or where
     problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
     return ApiError(422, "validation_error", f"{loc}: {first['msg']}", loc, {"problems": problems})
+
+
+def _texts(value, path: str = ""):
+    """Every string in a JSON value, with its dotted location."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, (dict, list)):
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _texts(item, f"{path}.{key}" if path else str(key))
+
+
+def _refuse_nul(texts) -> None:
+    """No database column stores a NUL character; refuse it up front instead of failing on write."""
+    for where, text in texts:
+        if "\x00" in text:
+            raise ApiError(422, "validation_error", f"{where}: remove the NUL (\\u0000) character from the text.",
+                           where)
+
+
+def _check_text_input(multipart: bool) -> None:
+    _refuse_nul((name, value) for name, values in request.args.lists() for value in values)
+    if multipart:
+        _refuse_nul(request.form.items(multi=True))
+        _refuse_nul((name, upload.filename or "") for name, upload in request.files.items(multi=True))
 
 
 @dataclass
@@ -130,16 +155,18 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, roles=ALL_R
     route = Route(method, path, summary, tuple(roles), body, query, out, status, multipart, raw, [tag] if tag else [])
     ROUTES.append(route)
     flask_path = re.sub(r"{(\w+)}", r"<\1>", path)
-    flask_path = re.sub(r"<(number|\w+_id)>", r"<int:\1>", flask_path)
+    flask_path = re.sub(r"<(number|\w+_id)>", rf"<int(min=1, max={MAX_ID}):\1>", flask_path)
 
     def decorate(fn: Callable):
         @functools.wraps(fn)
         def view(**kwargs):
             g.principal = _authenticate(route.roles)
+            _check_text_input(multipart is not None)
             if body is not None:
                 payload = request.get_json(silent=True)
                 if not isinstance(payload, dict):
                     raise ApiError(400, "bad_request", "Send a JSON object with 'Content-Type: application/json'.")
+                _refuse_nul(_texts(payload))
                 try:
                     kwargs["body"] = body.model_validate(payload)
                 except pydantic.ValidationError as exc:

@@ -1,12 +1,15 @@
 """Schemas of the request endpoints."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .core import MAX_ID
+
 WorkTypeCode = str
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Urgency = Literal["emergency", "normal"]
 
 
@@ -15,8 +18,14 @@ class Strict(BaseModel):
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValueError("give the time zone, e.g. 2026-01-31T10:00:00+03:00")
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("give a date between the years 1 and 9999 in UTC") from None
     return value
 
 
@@ -27,7 +36,7 @@ class RequestIn(Strict):
     channel: Literal["phone", "sms", "api", "dispatcher"] = "api"
     caller_phone: str | None = None
     caller_name: str | None = Field(default=None, max_length=200)
-    building_id: int | None = None
+    building_id: Id | None = None
     building_code: str | None = None
     apartment: int | None = None
     entrance: int | None = None
@@ -47,7 +56,7 @@ class RequestPatch(Strict):
     floor: int | None = None
     caller_name: str | None = None
     reason: str | None = None
-    building_id: int | None = None
+    building_id: Id | None = None
     building_code: str | None = None
 
 
@@ -61,7 +70,7 @@ class TransitionIn(Strict):
 
 
 class AssignmentIn(Strict):
-    staff_id: int | None = Field(description="The technician; null unassigns the request.")
+    staff_id: Id | None = Field(description="The technician; null unassigns the request.")
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -70,7 +79,7 @@ class CommentIn(Strict):
 
 
 class RatingIn(Strict):
-    score: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=5, strict=True, description="A whole number from 1 to 5.")
     comment: str | None = Field(default=None, max_length=1000)
     phone: str | None = None
 
@@ -79,10 +88,10 @@ class RequestQuery(Strict):
     status: list[str] | None = None
     work_type: list[str] | None = None
     urgency: Urgency | None = None
-    building_id: int | None = None
-    complex_id: int | None = None
-    city_id: int | None = None
-    assignee_id: int | None = None
+    building_id: Id | None = None
+    complex_id: Id | None = None
+    city_id: Id | None = None
+    assignee_id: Id | None = None
     unassigned: bool = False
     registered_from: datetime | None = None
     registered_to: datetime | None = None
