@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .errors import CrossOrganisation, ValidationError
+from .errors import CrossOrganisation, Forbidden, ValidationError
 from .events import Actor, DomainEvent
 from .registry import Building, Staff
 from .status import OPEN_STATUSES, Status, check_transition
@@ -138,22 +138,33 @@ class Request:
             or self.repair_due_at
 
     # -- life cycle --------------------------------------------------------------------------------------------
+    def _deadline_fields(self, d: Deadlines) -> dict:
+        return {"localisation_due_at": d.localisation_due_at, "repair_due_at": d.repair_due_at,
+                "deadline_rule": d.rule, "localisation_clause": d.localisation_clause,
+                "repair_clause": d.repair_clause}
+
     def registered(self, actor: Actor, deadlines: Deadlines) -> None:
         """Record the registration; called once, right after the request has its number."""
-        self.localisation_due_at = deadlines.localisation_due_at
-        self.repair_due_at = deadlines.repair_due_at
-        self.deadline_rule = deadlines.rule
-        self.localisation_clause = deadlines.localisation_clause
-        self.repair_clause = deadlines.repair_clause
+        for name, value in self._deadline_fields(deadlines).items():
+            setattr(self, name, value)
         self._refresh_due()
         channel = self.channel
         self._log(actor, channel, self.registered_at, "created", "number", None, self.number)
         self._event("request.registered", channel=channel, urgency=self.urgency, work_type=self.work_type)
 
+    def apply_deadlines(self, deadlines: Deadlines, actor: Actor, channel: str, now: datetime) -> list[str]:
+        """Set deadlines again (after a correction of urgency or work type); each changed field is in the history."""
+        changed = [name for name, value in self._deadline_fields(deadlines).items()
+                   if self._set(name, value, actor, channel, now, kind="deadline")]
+        self._refresh_due()
+        if changed:
+            self._event("request.deadlines_changed", fields=changed, rule=self.deadline_rule)
+        return changed
+
     def transition(self, target: str, actor: Actor, channel: str, now: datetime, *, reason: str | None = None,
                    until: datetime | None = None, report: str | None = None) -> None:
         if actor.role == "technician" and (self.assignee is None or self.assignee.id != actor.id):
-            raise CrossOrganisation("A technician can change only the requests assigned to him.", field="number")
+            raise Forbidden("A technician can change only the requests assigned to him.", field="number")
         rule = check_transition(self.status, target, role=actor.role, reason=reason, until=until, report=report)
         if "until" in rule.requires and until <= now:
             raise ValidationError("The new date of a postponed request must be in the future.", field="until")
@@ -161,6 +172,8 @@ class Request:
         source = self.status
         if rule.target == Status.POSTPONED:
             self._set("postponed_until", until, actor, channel, now)
+        elif source == Status.POSTPONED:
+            self._set("postponed_until", None, actor, channel, now)
         if rule.target == Status.DONE:
             self._set("report", report, actor, channel, now)
         if reason:
@@ -178,7 +191,7 @@ class Request:
     def assign(self, staff: Staff | None, actor: Actor, channel: str, now: datetime, *, reason: str | None = None):
         """Assign a technician (or unassign with None). Assigning puts the request into 'assigned'."""
         if actor.role == "technician":
-            raise CrossOrganisation("A technician cannot assign requests.", field="staff_id")
+            raise Forbidden("A technician cannot assign requests.", field="staff_id")
         if staff is not None:
             if staff.org_id != self.org_id:
                 raise CrossOrganisation("The staff member belongs to another organisation.", field="staff_id")
@@ -205,7 +218,7 @@ class Request:
                building_given: bool = False, known_work_types: frozenset[str] | None = None) -> list[str]:
         """Correct fields (a dispatcher fixing what the machine heard). Returns the names of changed fields."""
         if actor.role == "technician":
-            raise CrossOrganisation("A technician cannot edit a request's facts.", field="number")
+            raise Forbidden("A technician cannot edit a request's facts.", field="number")
         unknown = set(changes) - set(self.EDITABLE)
         if unknown:
             raise ValidationError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.",

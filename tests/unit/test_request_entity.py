@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from journal_api.domain.errors import CrossOrganisation, IllegalTransition, ValidationError
+from journal_api.domain.errors import CrossOrganisation, Forbidden, IllegalTransition, ValidationError
 from journal_api.domain.events import Actor
 from journal_api.domain.request import Attachment, HistoryEntry, Rating, Request
 
@@ -125,6 +125,33 @@ def test_postponing_writes_the_new_date_and_the_reason(make_request, technician,
     assert request.pending_history[-1].note == "нет доступа"
 
 
+def test_resuming_a_postponed_request_clears_its_postponed_date_in_the_history(make_request, technician,
+                                                                            dispatcher_actor):
+    request = _accepted(make_request, technician, dispatcher_actor)
+    until = NOW + timedelta(days=2)
+    request.transition("postponed", _tech_actor(technician), "sms", LATER, reason="нет доступа", until=until)
+    request = _fresh(request)
+    request.transition("accepted", _tech_actor(technician), "sms", LATER)
+    assert request.postponed_until is None
+    assert ("field", "postponed_until", until.isoformat(), None) in _entries(request)
+
+
+def test_applying_new_deadlines_writes_each_changed_field_and_an_event(make_request, dispatcher_actor):
+    from journal_api.domain.request import Deadlines
+
+    request = _fresh(make_request(urgency="normal"))
+    assert request.due_at is None
+    new = Deadlines(localisation_due_at=NOW + timedelta(minutes=30), repair_due_at=NOW + timedelta(days=3),
+                    rule="federal.emergency", localisation_clause="ПП 416 п.13", repair_clause="ПП 416 п.13")
+    changed = request.apply_deadlines(new, dispatcher_actor, "dispatcher", LATER)
+    assert changed == ["localisation_due_at", "repair_due_at", "deadline_rule", "localisation_clause",
+                       "repair_clause"]
+    assert request.due_at == NOW + timedelta(minutes=30)
+    assert {e[0] for e in _entries(request)} == {"deadline"}
+    assert _events(request) == ["request.deadlines_changed"]
+    assert request.apply_deadlines(new, dispatcher_actor, "dispatcher", LATER) == []
+
+
 @pytest.mark.parametrize("offset", [timedelta(0), timedelta(seconds=-1), timedelta(days=-3)])
 def test_postponing_needs_a_date_in_the_future_and_changes_nothing_otherwise(make_request, technician,
                                                                              dispatcher_actor, offset):
@@ -157,7 +184,7 @@ def test_a_technician_can_move_his_own_request(make_request, technician, dispatc
 
 def test_a_technician_cannot_move_an_unassigned_request(make_request, technician):
     request = _fresh(make_request())
-    with pytest.raises(CrossOrganisation, match="assigned to him"):
+    with pytest.raises(Forbidden, match="assigned to him"):
         request.transition("cancelled", _tech_actor(technician), "sms", LATER, reason="x")
     assert request.status == "new" and request.pending_history == []
 
@@ -166,7 +193,7 @@ def test_a_technician_cannot_move_a_request_assigned_to_someone_else(make_reques
     request = make_request()
     request.assign(technician, dispatcher_actor, "dispatcher", NOW)
     stranger = make_staff(id_=6, name="Сидоров Пётр")
-    with pytest.raises(CrossOrganisation, match="assigned to him"):
+    with pytest.raises(Forbidden, match="assigned to him"):
         request.transition("accepted", _tech_actor(stranger), "sms", LATER)
     assert request.status == "assigned"
 
@@ -231,7 +258,7 @@ def test_unassigning_puts_the_request_back_to_new(make_request, technician, disp
 
 def test_a_technician_cannot_assign(make_request, technician):
     request = make_request()
-    with pytest.raises(CrossOrganisation, match="cannot assign"):
+    with pytest.raises(Forbidden, match="cannot assign"):
         request.assign(technician, _tech_actor(technician), "sms", LATER)
     assert request.assignee is None
 
@@ -324,7 +351,7 @@ def test_an_unknown_work_type_is_refused_when_the_known_ones_are_given(make_requ
 
 def test_a_technician_cannot_edit_the_facts(make_request, technician):
     request = make_request()
-    with pytest.raises(CrossOrganisation):
+    with pytest.raises(Forbidden):
         request.update({"description": "иначе"}, _tech_actor(technician), "sms", LATER)
 
 
