@@ -151,6 +151,7 @@ class RegistryService:
     # -- residents -----------------------------------------------------------------------------------------------
     def add_resident(self, org_id: int, actor: Actor, phone: str, *, name=None, building_id=None,
                      apartment=None) -> Resident:
+        require_role(actor, ADMINS + ("dispatcher",))
         with self.uow() as uow:
             org = uow.session.get(Organisation, org_id)
             phone = normalize_phone(phone, region=org.phone_region)

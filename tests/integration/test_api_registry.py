@@ -299,6 +299,18 @@ def test_a_resident_is_registered_and_found_by_phone_in_any_form(client, admin, 
     assert r.status_code == 422 and r.get_json()["error"]["code"] == "invalid_phone"
 
 
+def test_a_dispatcher_registers_a_resident_taken_on_a_call_but_a_technician_cannot(client, container, org,
+                                                                                     building, technician,
+                                                                                     make_token):
+    body = {"phone": "+79165554433", "name": "Смирнова Ольга", "building_id": building.id, "apartment": 12}
+    r = client.post(f"{API}/residents", json=body, headers=make_token("demo", "dispatcher"))
+    assert r.status_code == 201, r.get_json()
+    r = client.post(f"{API}/residents", json={**body, "apartment": 13},
+                    headers=make_token("demo", "technician", technician.id))
+    assert r.status_code == 403
+    assert [row.apartment for row in rows(container, t.residents)] == [12]
+
+
 def test_a_resident_apartment_outside_the_building_is_rejected(client, container, admin, building):
     r = client.post(f"{API}/residents", json={"phone": "+79165554433", "building_id": building.id,
                                               "apartment": 145}, headers=admin)
