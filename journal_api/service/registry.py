@@ -60,7 +60,7 @@ class RegistryService:
         with self.uow() as uow:
             building = self._upsert_building(uow, org_id, actor, data)
             uow.commit()
-            return building
+            return _reloaded(uow, building)
 
     def create_building(self, org_id: int, actor: Actor, data: dict) -> Building:
         """Create a building; a code the organisation already uses is a conflict, not an update."""
