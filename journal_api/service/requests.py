@@ -153,8 +153,11 @@ class RequestService:
             building = _building(uow, org_id, building_id, building_code) if building_given else None
             if "work_type" in changes:
                 _check_work_type(uow, org_id, changes["work_type"])
-            request.update(dict(changes), actor, channel, uow.clock(), building=building,
-                           building_given=building_given)
+            now = uow.clock()
+            changed = request.update(dict(changes), actor, channel, now, building=building,
+                                     building_given=building_given)
+            if {"urgency", "work_type", "reason"} & set(changed):  # what the deadline rules depend on
+                request.apply_deadlines(self.deadlines.deadlines_for(request, org_id, now), actor, channel, now)
             uow.track(request)
             uow.commit()
             return request

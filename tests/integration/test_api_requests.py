@@ -63,10 +63,23 @@ def test_a_correction_records_one_history_entry_per_changed_field_with_old_and_n
     body = r.get_json()
     assert (body["description"], body["work_type"], body["urgency"], body["apartment"], body["floor"]) == \
         ("Течёт стояк ГВС", "water", "emergency", 50, 4)
-    changes = {(h["field"], h["old_value"], h["new_value"]) for h in history(client, disp, 1)[1:]}
+    changes = {(h["field"], h["old_value"], h["new_value"]) for h in history(client, disp, 1) if h["kind"] == "field"}
     assert changes == {("description", "Течёт кран", "Течёт стояк ГВС"), ("work_type", "other", "water"),
                        ("urgency", "normal", "emergency"), ("apartment", "5", "50"), ("floor", None, "4")}
     assert {h["at"] for h in history(client, disp, 1)[1:]} == {clock.now.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_correction_to_emergency_sets_the_legal_deadlines_from_the_registration_time(client, disp, clock):
+    create(client, disp, description="Течёт кран", work_type="water")
+    clock.advance(minutes=10)
+    body = client.patch("/api/v1/requests/1", json={"urgency": "emergency"}, headers=disp).get_json()
+    assert datetime.fromisoformat(body["localisation"]["due_at"]) == START + timedelta(minutes=30)
+    assert datetime.fromisoformat(body["repair"]["due_at"]) == START + timedelta(days=3)
+    assert body["localisation"]["clause"] == body["repair"]["clause"] == "ПП 416 п.13"
+    deadline_fields = {h["field"] for h in history(client, disp, 1) if h["kind"] == "deadline"}
+    assert {"localisation_due_at", "repair_due_at", "deadline_rule"} <= deadline_fields
+    body = client.patch("/api/v1/requests/1", json={"urgency": "normal"}, headers=disp).get_json()
+    assert (body["localisation"]["due_at"], body["repair"]["due_at"], body["due_at"]) == (None, None, None)
 
 
 def test_a_correction_that_changes_nothing_adds_no_history(client, disp):
@@ -118,7 +131,8 @@ def test_the_whole_flow_is_recorded_with_actor_channel_time_field_old_and_new(cl
     by_field = {h["field"]: h for h in entries}
     assert by_field["assignee"]["new_value"] == technician.full_name and by_field["assignee"]["old_value"] is None
     assert by_field["report"]["new_value"] == "Заменён участок трубы"
-    assert by_field["postponed_until"]["new_value"] is not None
+    postponed = [h["new_value"] for h in entries if h["field"] == "postponed_until"]
+    assert len(postponed) == 2 and postponed[0] is not None and postponed[1] is None  # set, then cleared on resume
     postponed = next(h for h in entries if h["new_value"] == "postponed")
     assert postponed["note"] == "Нет доступа в квартиру"
     assert postponed["actor_id"] == technician.id and postponed["actor_name"] == technician.full_name
