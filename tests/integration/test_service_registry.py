@@ -1,5 +1,7 @@
 """The registry service on real PostgreSQL."""
-from conftest import SYSTEM
+from journal_api.domain.events import Actor
+
+SYSTEM = Actor.system("test")
 
 
 def test_an_upserted_building_can_be_read_with_its_city_and_complex_after_the_call(container, org, building):
