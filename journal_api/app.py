@@ -1,7 +1,7 @@
 """The Flask application factory."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, render_template
 
 from .bootstrap import Container, bootstrap
 from .config import Settings
@@ -20,4 +20,5 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 
     register_error_handlers(app)
     app.register_blueprint(create_blueprint())
+    app.add_url_rule("/", "index", lambda: render_template("index.html"))
     return app

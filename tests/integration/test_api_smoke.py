@@ -17,3 +17,10 @@ def test_a_dispatcher_registers_a_request_and_a_technician_sees_it(client, org, 
     r = client.post("/api/v1/requests/1/transitions", json={"to": "closed"}, headers=tech)
     assert r.status_code == 409
     assert r.get_json()["error"]["code"] == "illegal_transition"
+
+
+def test_the_root_page_tells_a_person_in_russian_where_the_api_is(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "Журнал заявок АДС" in page and "/api/v1/openapi.json" in page
