@@ -51,7 +51,7 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
         from redis import Redis
         from rq import Queue
 
-        publisher = RQPublisher(Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)), engine)
+        publisher = RQPublisher(Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)))
     blobs = BlobStore(settings.effective_blob_dir)
 
     def uow() -> UnitOfWork:

@@ -1,9 +1,14 @@
 """Background jobs (rq). A job gets ids, never objects, and can run twice without harm.
 
 The outbox: each committed domain event is a row. :class:`RQPublisher` enqueues one job per row after commit, with
-the row id as the job id. A row published twice is queued twice; the second run finds it handled and does nothing.
-:func:`relay_outbox` republishes rows that were never published (Redis was down at commit time). Later issues
-subscribe handlers with :func:`subscribe`.
+the job id ``outbox-<row id>``, and writes nothing back to the database. A row published twice is queued once (the
+same job id); a job that runs twice finds the row handled the second time and does nothing.
+
+:func:`relay_outbox` (the worker runs it every ~15 s) finds unhandled rows older than a grace period whose job no
+longer exists in Redis: Redis was down at commit time, or lost its data. It re-enqueues only those. A job that
+failed still exists (rq keeps it in the failed job registry for ``FAILURE_TTL``), so the relay does not hammer a
+failing handler: retry it with ``rq requeue`` once the cause is fixed; when rq has dropped the failed job after
+``FAILURE_TTL``, the relay enqueues the row again. Later issues subscribe handlers with :func:`subscribe`.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 from rq import Queue
+from rq.job import Job
 
 from .storage import tables as t
 
@@ -48,24 +54,34 @@ def _get_container():
     return _container
 
 
+RESULT_TTL = 3600  # seconds rq keeps a finished job
+FAILURE_TTL = 7 * 24 * 3600  # seconds rq keeps a failed job (in its failed registry) before it drops it
+
+
+def job_id(outbox_id: int) -> str:
+    return f"outbox-{outbox_id}"
+
+
 class RQPublisher:
-    def __init__(self, queue: Queue, engine: sa.Engine):
+    def __init__(self, queue: Queue):
         self.queue = queue
-        self.engine = engine
 
     def publish(self, outbox_ids: list[int]) -> None:
         with self.queue.connection.pipeline() as pipe:
             for oid in outbox_ids:
-                self.queue.enqueue_call(handle_outbox, args=(oid,), job_id=f"outbox-{oid}", pipeline=pipe,
-                                        result_ttl=3600, failure_ttl=7 * 24 * 3600)
+                self.queue.enqueue_call(handle_outbox, args=(oid,), job_id=job_id(oid), pipeline=pipe,
+                                        result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL)
             pipe.execute()
-        _mark_published(self.engine, outbox_ids)
 
-
-def _mark_published(engine: sa.Engine, ids: list[int]) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.update(t.outbox).where(t.outbox.c.id.in_(ids), t.outbox.c.published_at.is_(None))
-                     .values(published_at=t.utcnow()))
+    def unqueued(self, outbox_ids: list[int]) -> list[int]:
+        """The ids whose job does not exist on this queue (queued, running, finished or failed), in one round trip.
+        A job id of another queue on the same Redis db does not count."""
+        with self.queue.connection.pipeline(transaction=False) as pipe:
+            for oid in outbox_ids:
+                pipe.hget(Job.key_for(job_id(oid)), "origin")
+            origins = pipe.execute()
+        mine = self.queue.name.encode()
+        return [oid for oid, origin in zip(outbox_ids, origins) if origin != mine]
 
 
 def handle_outbox(outbox_id: int) -> str:
@@ -95,12 +111,20 @@ def handle_outbox(outbox_id: int) -> str:
 
 def relay_outbox(engine: sa.Engine, publisher, *, older_than: timedelta = timedelta(seconds=30),
                  batch: int = 500) -> int:
-    """Publish rows that were committed but never published. Returns how many were sent."""
-    cutoff = t.utcnow() - older_than
-    with engine.connect() as conn:
-        ids = list(conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.published_at.is_(None),
-                                                               t.outbox.c.created_at < cutoff)
-                                .order_by(t.outbox.c.id).limit(batch)).scalars())
-    if ids:
-        publisher.publish(ids)
-    return len(ids)
+    """Re-enqueue the unhandled rows older than ``older_than`` whose job does not exist any more. Reads the unhandled
+    rows in pages of ``batch`` (normally few: the worker's backlog and failed jobs). Returns how many it sent."""
+    cutoff, after, sent = t.utcnow() - older_than, 0, 0
+    o = t.outbox.c
+    while True:
+        with engine.connect() as conn:
+            ids = list(conn.execute(sa.select(o.id).where(o.handled_at.is_(None), o.created_at < cutoff, o.id > after)
+                                    .order_by(o.id).limit(batch)).scalars())
+        if not ids:
+            return sent
+        missing = publisher.unqueued(ids)
+        if missing:
+            publisher.publish(missing)
+            sent += len(missing)
+        if len(ids) < batch:
+            return sent
+        after = ids[-1]

@@ -24,6 +24,9 @@ class Publisher(Protocol):
 
     def publish(self, outbox_ids: list[int]) -> None: ...
 
+    def unqueued(self, outbox_ids: list[int]) -> list[int]:
+        """The ids that have nothing queued for them (the outbox relay publishes those again)."""
+
 
 @dataclass
 class MemoryPublisher:
@@ -33,6 +36,9 @@ class MemoryPublisher:
 
     def publish(self, outbox_ids: list[int]) -> None:
         self.published.extend(outbox_ids)
+
+    def unqueued(self, outbox_ids: list[int]) -> list[int]:
+        return [oid for oid in outbox_ids if oid not in self.published]
 
 
 class UnitOfWork:

@@ -260,7 +260,6 @@ outbox = sa.Table(
     sa.Column("request_id", sa.Integer, nullable=True),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("published_at", UTCDateTime, nullable=True),
     sa.Column("handled_at", UTCDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),

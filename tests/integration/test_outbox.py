@@ -1,5 +1,5 @@
 """The outbox on real PostgreSQL, Redis and rq: committed events become jobs, a worker handles each row once,
-a failing handler leaves the row for a retry, and the relay republishes what was never published."""
+a failing handler leaves the row for a retry, and the relay re-enqueues unhandled rows whose job does not exist."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -78,6 +78,10 @@ def _outbox(c, request_id) -> list:
                             .order_by(t.outbox.c.id)).all()
 
 
+def _relay(c, **kwargs) -> int:
+    return jobs.relay_outbox(c.engine, c.publisher, older_than=timedelta(0), **kwargs)
+
+
 def _work(queue: Queue) -> None:
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
@@ -85,7 +89,7 @@ def _work(queue: Queue) -> None:
 def test_a_committed_event_becomes_one_job_named_after_its_outbox_row(rq_container, org, queue):
     request = _register(rq_container, org)
     [row] = _outbox(rq_container, request.id)
-    assert row.name == "request.registered" and row.published_at is not None and row.handled_at is None
+    assert row.name == "request.registered" and row.handled_at is None and row.attempts == 0
     assert queue.get_job_ids() == [f"outbox-{row.id}"]
     job = queue.fetch_job(f"outbox-{row.id}")
     assert (job.func_name, job.args) == ("journal_api.jobs.handle_outbox", (row.id,))
@@ -164,7 +168,7 @@ def test_a_job_for_an_outbox_row_that_does_not_exist_fails_loudly(rq_container, 
 @pytest.fixture
 def redis_down_container(rq_container, queue_name):
     """The same database, but the publisher's Redis does not answer."""
-    dead = jobs.RQPublisher(Queue(queue_name, connection=redis.Redis.from_url(NOBODY_LISTENS)), rq_container.engine)
+    dead = jobs.RQPublisher(Queue(queue_name, connection=redis.Redis.from_url(NOBODY_LISTENS)))
     c = bootstrap(rq_container.settings, publisher=dead, engine=rq_container.engine)
     yield c
     dead.queue.connection.close()
@@ -177,12 +181,11 @@ def test_when_redis_is_down_at_commit_the_request_is_kept_and_the_relay_publishe
     request = _register(redis_down_container, org)
     assert rq_container.requests.get(org.id, request.number, DISPATCHER).id == request.id
     [row] = _outbox(rq_container, request.id)
-    assert row.published_at is None and queue.get_job_ids() == []
+    assert queue.get_job_ids() == []
 
-    assert jobs.relay_outbox(rq_container.engine, rq_container.publisher, older_than=timedelta(0)) == 1
+    assert _relay(rq_container) == 1
     assert queue.get_job_ids() == [f"outbox-{row.id}"]
-    assert _outbox(rq_container, request.id)[0].published_at is not None
-    assert jobs.relay_outbox(rq_container.engine, rq_container.publisher, older_than=timedelta(0)) == 0
+    assert _relay(rq_container) == 0  # its job exists now
     _work(queue)
     assert [r.id for r in counting.rows] == [row.id]
     assert _outbox(rq_container, request.id)[0].handled_at is not None
@@ -193,3 +196,44 @@ def test_the_relay_leaves_rows_that_are_younger_than_its_grace_period(redis_down
     _register(redis_down_container, org)
     assert jobs.relay_outbox(rq_container.engine, rq_container.publisher) == 0
     assert queue.get_job_ids() == []
+
+
+def test_the_relay_leaves_a_failed_job_alone_instead_of_hammering_a_failing_handler(rq_container, org, queue,
+                                                                                    handlers):
+    flaky = Counting(fail_with=RuntimeError("SMS gateway is down"))
+    jobs.subscribe("request.registered", flaky)
+    request = _register(rq_container, org)
+    _work(queue)
+    [row] = _outbox(rq_container, request.id)
+    assert row.handled_at is None and f"outbox-{row.id}" in queue.failed_job_registry.get_job_ids()
+    assert _relay(rq_container) == 0
+    _work(queue)
+    assert len(flaky.rows) == 1 and _outbox(rq_container, request.id)[0].attempts == 1
+
+
+def test_the_relay_requeues_an_unhandled_row_whose_job_redis_no_longer_has(rq_container, org, queue, handlers):
+    counting = Counting()
+    jobs.subscribe("request.registered", counting)
+    request = _register(rq_container, org)
+    [row] = _outbox(rq_container, request.id)
+    queue.fetch_job(f"outbox-{row.id}").delete()  # Redis lost it, or rq dropped a failed job after its failure_ttl
+    assert _relay(rq_container) == 1
+    _work(queue)
+    assert [r.id for r in counting.rows] == [row.id]
+    assert _outbox(rq_container, request.id)[0].handled_at is not None
+
+
+def test_the_relay_pages_through_more_unhandled_rows_than_one_batch(redis_down_container, rq_container, org, queue):
+    requests = [_register(redis_down_container, org) for _ in range(5)]
+    ids = [_outbox(rq_container, r.id)[0].id for r in requests]
+    rq_container.publisher.publish([ids[0], ids[3]])
+    assert _relay(rq_container, batch=2) == 3
+    assert sorted(queue.get_job_ids()) == sorted(f"outbox-{i}" for i in ids)
+
+
+def test_a_job_of_the_same_id_on_another_queue_does_not_count_as_queued(rq_container, org, queue):
+    request = _register(rq_container, org)
+    [row] = _outbox(rq_container, request.id)
+    assert rq_container.publisher.unqueued([row.id]) == []
+    other = jobs.RQPublisher(Queue(queue.name + "-other", connection=queue.connection))
+    assert other.unqueued([row.id]) == [row.id]
