@@ -208,9 +208,8 @@ def is_absent(absences: Iterable, staff_id: int, at: datetime) -> bool:
 
 def on_shift(shifts: Iterable, absences: Iterable, at: datetime, kind: str = SHIFT) -> set[int]:
     """Who is at work (or on call, with kind=ON_CALL) at `at` and not absent."""
-    absences = list(absences)
-    return {s.staff_id for s in shifts
-            if s.kind == kind and _covers(s, at) and not is_absent(absences, s.staff_id, at)}
+    away = {a.staff_id for a in absences if _covers(a, at)}
+    return {s.staff_id for s in shifts if s.kind == kind and _covers(s, at) and s.staff_id not in away}
 
 
 def on_shift_before(shifts: Iterable, absences: Iterable, start: datetime, deadline: datetime,
