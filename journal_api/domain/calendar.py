@@ -142,16 +142,20 @@ class WorkCalendar:
             if item.year in self._years:
                 raise ValidationError(f"The year {item.year} is given twice.", field="year")
             self._years[item.year] = item
+        self._fallbacks: dict[int, CalendarYear] = {}
         self._warned: set[int] = set()
 
     @property
     def years(self) -> tuple[int, ...]:
+        """The years given as data (not the Labour Code fallbacks computed on demand)."""
         return tuple(sorted(self._years))
 
     def year(self, year: int) -> CalendarYear:
         known = self._years.get(year)
         if known is None:
-            known = self._years[year] = statutory_year(year)
+            if year not in self._fallbacks:
+                self._fallbacks[year] = statutory_year(year)
+            known = self._fallbacks[year]
         if not known.confirmed and year not in self._warned:
             self._warned.add(year)
             warnings.warn(f"The production calendar of {year} is not confirmed by a decree ({known.source}); "

@@ -64,9 +64,9 @@ def test_the_labour_code_alone_gives_2026_except_the_january_transfers_of_the_de
     assert statute.days_off <= decree.days_off
 
 
-def test_the_2027_file_is_the_labour_code_year_and_says_the_transfers_are_unknown(calendar):
+def test_the_2027_file_is_the_labour_code_year_and_says_the_transfers_are_unknown():
     with pytest.warns(CalendarWarning, match="2027"):
-        data = calendar.year(2027)
+        data = load_calendar().year(2027)
     assert not data.confirmed and "ТК РФ ст. 112" in data.source and "unknown" in data.source
     statute = statutory_year(2027)
     assert (data.holidays, data.days_off, data.working_weekends) == \
@@ -74,7 +74,7 @@ def test_the_2027_file_is_the_labour_code_year_and_says_the_transfers_are_unknow
     assert data.days_off == {_d("2027-05-03"), _d("2027-05-10"), _d("2027-06-14")}
 
 
-def test_a_year_without_a_file_falls_back_to_the_labour_code_and_warns_once(calendar):
+def test_a_year_without_a_file_falls_back_to_the_labour_code_and_warns_once():
     own = load_calendar()
     with pytest.warns(CalendarWarning, match="2031") as caught:
         assert not own.is_working_day(_d("2031-01-07"))
@@ -83,6 +83,7 @@ def test_a_year_without_a_file_falls_back_to_the_labour_code_and_warns_once(cale
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         own.is_working_day(_d("2031-02-03"))
+    assert own.years == (2025, 2026, 2027)
 
 
 def test_a_confirmed_year_does_not_warn(calendar):
@@ -142,7 +143,7 @@ def test_a_naive_start_an_unknown_zone_or_a_bad_count_is_refused(calendar):
 
 
 _ZONES = st.sampled_from([MOSCOW, KALININGRAD, VLADIVOSTOK, ZoneInfo("Asia/Kamchatka"), ZoneInfo("Europe/Samara")])
-_INSTANTS = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 11, 30),
+_INSTANTS = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 10, 31),
                          timezones=st.just(timezone.utc))
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from journal_api.domain.calendar import WorkCalendar, statutory_year
-from journal_api.domain.deadlines import Limit, Rule, RuleBook, Window, compute_deadlines, parse_rule
+from journal_api.domain.deadlines import Limit, RuleBook, Window, compute_deadlines, parse_rule
 from journal_api.domain.errors import ValidationError
 from journal_api.domain.worktypes import STANDARD_WORK_TYPES
 from journal_api.rules import RulesFileError, load_calendar, load_reasons, load_rule_book, load_rules
