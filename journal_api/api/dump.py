@@ -28,7 +28,8 @@ def request_dict(r: Request, now: datetime) -> dict:
         "localisation": {"due_at": r.localisation_due_at, "clause": r.localisation_clause},
         "repair": {"due_at": r.repair_due_at, "clause": r.repair_clause},
         "due_at": r.due_at, "overdue": r.is_overdue(now), "deadline_rule": r.deadline_rule,
-        "postponed_until": r.postponed_until, "status_reason": r.status_reason, "report": r.report,
+        "postponed_until": r.postponed_until, "assigned_at": r.assigned_at, "accepted_at": r.accepted_at,
+        "localised_at": r.localised_at, "attention": r.attention, "status_reason": r.status_reason, "report": r.report,
         "version": r.version,
     }
 

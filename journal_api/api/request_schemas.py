@@ -74,6 +74,10 @@ class AssignmentIn(Strict):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class LocalisationIn(Strict):
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class CommentIn(Strict):
     text: str = Field(min_length=1, max_length=4000)
 
@@ -149,6 +153,10 @@ class RequestOut(BaseModel):
     overdue: bool
     deadline_rule: str | None
     postponed_until: datetime | None
+    assigned_at: datetime | None
+    accepted_at: datetime | None
+    localised_at: datetime | None
+    attention: str | None
     status_reason: str | None
     report: str | None
     version: int

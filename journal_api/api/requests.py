@@ -72,6 +72,14 @@ def assign_request(number: int, body: s.AssignmentIn):
     return request_dict(assigned, _now())
 
 
+@endpoint(bp, "POST", "/requests/{number}/localisation", summary="Report the emergency contained (localised)",
+          body=s.LocalisationIn, out=s.RequestOut, tag=TAG)
+def localise_request(number: int, body: s.LocalisationIn):
+    who = principal()
+    localised = services().requests.localise(who.org_id, number, who.actor, "api", note=body.note)
+    return request_dict(localised, _now())
+
+
 @endpoint(bp, "POST", "/requests/{number}/comments", summary="Comment on a request", body=s.CommentIn,
           status=204, tag=TAG)
 def comment_request(number: int, body: s.CommentIn):

@@ -155,6 +155,7 @@ class Staff:
         self.email = _text(email, "email", required=False)
         self.external_id = _text(external_id, "external_id", max_len=64, required=False)
         self.active = True
+        self.last_assigned_at = None
 
     @property
     def short_name(self) -> str:

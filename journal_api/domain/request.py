@@ -99,6 +99,8 @@ class Request:
         self.postponed_until = None
         self.status_reason = None
         self.report = None
+        self.assigned_at = self.accepted_at = self.localised_at = None
+        self.attention = None
         self._init_pending()
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
@@ -132,10 +134,9 @@ class Request:
         return self.is_open and self.due_at is not None and self.due_at < now
 
     def _refresh_due(self) -> None:
-        """The next deadline that is watched: localisation until someone takes the request, then the repair."""
-        waiting = self.status in (Status.NEW, Status.ASSIGNED)
-        self.due_at = (self.localisation_due_at if waiting and self.localisation_due_at else None) \
-            or self.repair_due_at
+        """The next deadline that is watched: localisation until the emergency is localised, then the repair."""
+        waiting = self.localised_at is None and self.localisation_due_at is not None
+        self.due_at = self.localisation_due_at if waiting else self.repair_due_at
 
     # -- life cycle --------------------------------------------------------------------------------------------
     def _deadline_fields(self, d: Deadlines) -> dict:
@@ -180,6 +181,10 @@ class Request:
             self.status_reason = reason
         self.status = rule.target.value
         self._log(actor, channel, now, "status", "status", source, self.status, note=reason)
+        if rule.target == Status.ACCEPTED and self.accepted_at is None:
+            self.accepted_at = now
+        if rule.target == Status.DONE and self.localisation_due_at is not None and self.localised_at is None:
+            self._set("localised_at", now, actor, channel, now)  # repaired implies localised
         if rule.target in (Status.CLOSED, Status.CANCELLED):
             self.closed_at = now
         elif source in (Status.DONE,):
@@ -187,6 +192,20 @@ class Request:
         self._refresh_due()
         self._event("request.status_changed", source=source, target=self.status, reason=reason,
                     actor_role=actor.role)
+
+    def localise(self, actor: Actor, channel: str, now: datetime, *, note: str | None = None) -> None:
+        """The emergency is contained (water shut off, power isolated): the localisation deadline is met."""
+        if actor.role == "technician" and (self.assignee is None or self.assignee.id != actor.id):
+            raise Forbidden("A technician can report only on the requests assigned to him.", field="number")
+        if not self.is_open or self.status == Status.NEW:
+            raise ValidationError(f"Only an assigned open request can be marked localised; this one is "
+                                  f"'{self.status}'.", field="status")
+        if self.localised_at is not None:
+            raise ValidationError("The request is already marked localised.", field="localised_at")
+        self._set("localised_at", now, actor, channel, now)
+        self.pending_history[-1].note = _clean(note, "note", 2000)
+        self._refresh_due()
+        self._event("request.localised", actor_role=actor.role)
 
     def assign(self, staff: Staff | None, actor: Actor, channel: str, now: datetime, *, reason: str | None = None):
         """Assign a technician (or unassign with None). Assigning puts the request into 'assigned'."""
@@ -205,6 +224,10 @@ class Request:
             return
         source = self.status
         self.assignee = staff
+        self.assigned_at = now if staff is not None else None
+        self.accepted_at = None  # the new assignee has not accepted yet
+        if staff is not None:
+            staff.last_assigned_at = now
         self._log(actor, channel, now, "assignment", "assignee",
                   previous.full_name if previous else None, staff.full_name if staff else None, note=reason)
         if source != target.value:

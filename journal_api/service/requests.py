@@ -162,6 +162,14 @@ class RequestService:
             uow.commit()
             return request
 
+    def localise(self, org_id: int, number: int, actor: Actor, channel: str, *, note: str | None = None) -> Request:
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            request.localise(actor, channel, uow.clock(), note=note)
+            uow.track(request)
+            uow.commit()
+            return request
+
     def comment(self, org_id: int, number: int, actor: Actor, channel: str, text: str) -> Request:
         with self.uow() as uow:
             request = _load(uow, org_id, number, actor, for_update=True)

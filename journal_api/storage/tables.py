@@ -53,6 +53,7 @@ organisations = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("phone_region", sa.String(2), nullable=False, server_default="RU"),
+    sa.Column("settings", sa.JSON, nullable=True),  # per-organisation knobs, e.g. reassign_unaccepted_minutes
 )
 
 counters = sa.Table(
@@ -111,6 +112,7 @@ staff = sa.Table(
     sa.Column("email", sa.String(200), nullable=True),
     sa.Column("external_id", sa.String(64), nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("last_assigned_at", UTCDateTime, nullable=True),  # the fair rotation of automatic assignment
     sa.UniqueConstraint("org_id", "phone", name="uq_staff_org_phone"),
     sa.UniqueConstraint("org_id", "sip_account", name="uq_staff_org_sip"),
     sa.UniqueConstraint("org_id", "external_id", name="uq_staff_org_external"),
@@ -182,6 +184,10 @@ requests = sa.Table(
     sa.Column("postponed_until", UTCDateTime, nullable=True),
     sa.Column("status_reason", sa.Text, nullable=True),
     sa.Column("report", sa.Text, nullable=True),
+    sa.Column("assigned_at", UTCDateTime, nullable=True),
+    sa.Column("accepted_at", UTCDateTime, nullable=True),
+    sa.Column("localised_at", UTCDateTime, nullable=True),
+    sa.Column("attention", sa.String(64), nullable=True),  # why the dispatcher must look, e.g. "no_candidate"
     sa.Column("version", sa.Integer, nullable=False),
     sa.UniqueConstraint("org_id", "number", name="uq_requests_org_number"),
     # The Monitor's filters: each leads with the organisation and ends with the list order.
@@ -282,4 +288,31 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("changes", sa.JSON, nullable=False),
     sa.Index("ix_audit_log_org_entity", "org_id", "entity", "entity_id"),
+)
+
+
+deadline_rule_overrides = sa.Table(
+    "deadline_rule_overrides", metadata, _id(), _org(),
+    sa.Column("key", sa.String(80), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "key", name="uq_deadline_rule_overrides_org_key"),
+)
+
+escalation_overrides = sa.Table(
+    "escalation_overrides", metadata, _id(), _org(),
+    sa.Column("track", sa.String(40), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "track", name="uq_escalation_overrides_org_track"),
+)
+
+escalation_log = sa.Table(
+    "escalation_log", metadata, sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    _org(),
+    sa.Column("request_id", sa.ForeignKey("requests.id"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("emitted_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("request_id", "key", name="uq_escalation_log_request_key"),
 )

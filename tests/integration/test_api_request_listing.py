@@ -134,11 +134,15 @@ def test_an_emergency_becomes_overdue_when_its_localisation_deadline_passes(clie
     assert client.get("/api/v1/requests/1", headers=disp).get_json()["overdue"] is True
 
 
-def test_accepting_an_overdue_emergency_leaves_only_the_repair_deadline(client, disp, tech, technician, clock):
+def test_localising_an_overdue_emergency_leaves_only_the_repair_deadline(client, disp, tech, technician, clock):
     create(client, disp, urgency="emergency", work_type="water")
     clock.advance(minutes=31)
     assign(client, disp, 1, technician.id)
     transition(client, tech, 1, "accepted")
+    assert found(client, disp, "overdue=true") == {1}  # accepted, but the leak is not contained yet
+    r = client.post("/api/v1/requests/1/localisation", json={"note": "Перекрыт стояк"}, headers=tech)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["localised_at"] is not None
     assert found(client, disp, "overdue=true") == set()
     clock.advance(days=3)
     assert found(client, disp, "overdue=true") == {1}

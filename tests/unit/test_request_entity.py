@@ -73,14 +73,17 @@ def test_an_unknown_channel_or_urgency_is_refused(field, value):
 
 
 # -- deadlines ------------------------------------------------------------------------------------------------------
-def test_due_at_watches_localisation_until_the_request_is_accepted_then_the_repair(make_request, technician,
-                                                                                  dispatcher_actor):
+def test_due_at_watches_localisation_until_the_emergency_is_localised_then_the_repair(make_request, technician,
+                                                                                     dispatcher_actor):
     request = make_request()
     assert request.due_at == request.localisation_due_at == NOW + timedelta(minutes=30)
     request.assign(technician, dispatcher_actor, "dispatcher", NOW)
-    assert request.due_at == request.localisation_due_at
     request.transition("accepted", _tech_actor(technician), "sms", NOW)
+    assert request.due_at == request.localisation_due_at  # accepting is not containing the leak
+    request.localise(_tech_actor(technician), "sms", LATER, note="перекрыл стояк")
+    assert request.localised_at == LATER and request.pending_history[-1].note == "перекрыл стояк"
     assert request.due_at == request.repair_due_at == NOW + timedelta(days=3)
+    assert request.pending_events[-1].name == "request.localised"
     request.transition("postponed", _tech_actor(technician), "sms", NOW, reason="no access",
                        until=NOW + timedelta(days=1))
     assert request.due_at == request.repair_due_at
@@ -107,7 +110,9 @@ def test_a_transition_writes_the_old_and_new_status_and_records_an_event(make_re
     actor = _tech_actor(technician)
     request.transition("done", actor, "sms", LATER, report="  Заменил кран  ")
     assert request.status == "done" and request.report == "Заменил кран"
-    assert _entries(request) == [("field", "report", None, "Заменил кран"), ("status", "status", "accepted", "done")]
+    assert _entries(request) == [("field", "report", None, "Заменил кран"),
+                                 ("status", "status", "accepted", "done"),
+                                 ("field", "localised_at", None, LATER.isoformat())]  # repaired implies localised
     assert all((e.actor_id, e.channel, e.at) == (technician.id, "sms", LATER) for e in request.pending_history)
     [event] = request.pending_events
     assert event.name == "request.status_changed"
@@ -442,3 +447,28 @@ def test_a_history_entry_keeps_datetimes_as_iso_text_and_refuses_unknown_channel
     assert entry.new_value == NOW.isoformat() and entry.old_value is None
     with pytest.raises(ValidationError):
         HistoryEntry(org_id=ORG, request_id=1, at=NOW, actor=dispatcher_actor, channel="pigeon", kind="comment")
+
+
+def test_assigning_stamps_the_time_and_the_rotation_and_accepting_stamps_acceptance(make_request, technician,
+                                                                                    dispatcher_actor):
+    request = make_request()
+    request.assign(technician, dispatcher_actor, "dispatcher", NOW)
+    assert (request.assigned_at, technician.last_assigned_at, request.accepted_at) == (NOW, NOW, None)
+    request.transition("accepted", _tech_actor(technician), "sms", LATER)
+    assert request.accepted_at == LATER
+    other = make_staff(id_=6, name="Сидоров Пётр")
+    request.assign(other, dispatcher_actor, "dispatcher", LATER)
+    assert (request.assigned_at, request.accepted_at) == (LATER, None)
+
+
+def test_only_an_assigned_open_request_can_be_localised_and_only_once(make_request, technician, dispatcher_actor):
+    request = make_request()
+    with pytest.raises(ValidationError):
+        request.localise(dispatcher_actor, "dispatcher", LATER)
+    request.assign(technician, dispatcher_actor, "dispatcher", NOW)
+    stranger = make_staff(id_=6, name="Сидоров Пётр")
+    with pytest.raises(Forbidden):
+        request.localise(_tech_actor(stranger), "sms", LATER)
+    request.localise(_tech_actor(technician), "sms", LATER)
+    with pytest.raises(ValidationError):
+        request.localise(_tech_actor(technician), "sms", LATER)
