@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from . import escalation as escalation_routes
 from . import imports as import_routes
 from . import registry as registry_routes
 from . import requests as request_routes
+from . import rules as rules_routes
+from . import schedules as schedule_routes
 from .openapi import build_openapi
 
 
@@ -14,6 +17,9 @@ def create_blueprint() -> Blueprint:
     api.register_blueprint(request_routes.bp)
     api.register_blueprint(registry_routes.bp)
     api.register_blueprint(import_routes.bp)
+    api.register_blueprint(rules_routes.bp)
+    api.register_blueprint(schedule_routes.bp)
+    api.register_blueprint(escalation_routes.bp)
 
     @api.get("/openapi.json")
     def openapi():

@@ -1,0 +1,6 @@
+"""Rules endpoints (issue 3, wave 2)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("rules", __name__)

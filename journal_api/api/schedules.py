@@ -1,0 +1,6 @@
+"""Schedules endpoints (issue 3, wave 2)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("schedules", __name__)
