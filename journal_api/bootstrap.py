@@ -54,14 +54,19 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
         publisher = RQPublisher(Queue(settings.queue_name, connection=Redis.from_url(settings.redis_url)))
     blobs = BlobStore(settings.effective_blob_dir)
 
+    def committed(event_names: set[str]) -> None:
+        if "staff.changed" in event_names:  # disabled, or another role: his token must be checked again
+            tokens.forget()
+
     def uow() -> UnitOfWork:
-        return UnitOfWork(factory, publisher, clock)
+        return UnitOfWork(factory, publisher, clock, on_commit=committed)
 
     registry = RegistryService(uow)
+    tokens = TokenService(uow, cache_seconds=settings.token_cache_seconds)
     return Container(
         settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
         requests=RequestService(uow, deadlines or EmergencyOnlyPolicy(), blobs, settings.max_upload_bytes),
-        registry=registry, tokens=TokenService(uow), imports=ImportService(uow, registry), clock=clock,
+        registry=registry, tokens=tokens, imports=ImportService(uow, registry), clock=clock,
     )
 
 

@@ -21,6 +21,9 @@ class Settings:
     max_upload_bytes: int = 25 * 1024 * 1024
     default_timezone: str = "Europe/Moscow"
     page_size_max: int = 200
+    # Seconds a process trusts an API token it has checked. A staff member disabled in another process keeps his
+    # token working there at most this long (the process that disables him forgets at once). 0: check every call.
+    token_cache_seconds: int = 10
     env: str = "production"  # production | development | test
 
     @property

@@ -1,8 +1,15 @@
-"""API tokens: random secrets shown once; only their SHA-256 is stored."""
+"""API tokens: random secrets shown once; only their SHA-256 is stored.
+
+Authentication is on every API call, so the principals it finds are cached in this process for a few seconds
+(``token_cache_seconds``), keyed by the token's hash; only successes are cached. When a staff member changes in this
+process (disabled, role changed), bootstrap clears the cache at once. Another process notices only when its entry
+expires: the cache time is the longest a disabled staff member's token keeps working there.
+"""
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,6 +24,7 @@ from ..storage.mapping import ApiToken
 from .uow import UnitOfWork
 
 PREFIX = "hl_"
+CACHE_MAX = 10_000  # cached principals; past it the cache starts again empty
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,18 @@ def _hash(token: str) -> str:
 
 
 class TokenService:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork]):
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], *, cache_seconds: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.uow = uow_factory
+        self.cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Principal]] = {}  # token hash -> (expires at, principal)
+        self._generation = 0  # bumped by forget(): a lookup that raced it does not cache what it read
+
+    def forget(self) -> None:
+        """Drop every cached principal: a staff member changed, so the next call of each token reads it again."""
+        self._generation += 1
+        self._cache.clear()
 
     def create(self, org_code: str, role: str, staff_id: int | None = None, label: str | None = None) -> str:
         if role not in ROLES:
@@ -70,6 +88,19 @@ class TokenService:
             return secret
 
     def authenticate(self, secret: str) -> Principal:
+        key, now = _hash(secret), self._monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        generation = self._generation
+        who = self._lookup(key)
+        if self.cache_seconds > 0 and generation == self._generation:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (now + self.cache_seconds, who)
+        return who
+
+    def _lookup(self, token_hash: str) -> Principal:
         with self.uow() as uow:
             row = uow.session.execute(
                 sa.select(t.api_tokens.c.id, t.api_tokens.c.org_id, t.api_tokens.c.role, t.api_tokens.c.staff_id,
@@ -77,7 +108,7 @@ class TokenService:
                           t.staff.c.full_name, t.staff.c.active)
                 .join(t.organisations, t.organisations.c.id == t.api_tokens.c.org_id)
                 .outerjoin(t.staff, t.staff.c.id == t.api_tokens.c.staff_id)
-                .where(t.api_tokens.c.token_hash == _hash(secret))).one_or_none()
+                .where(t.api_tokens.c.token_hash == token_hash)).one_or_none()
         if row is None or row.revoked_at is not None:
             raise Forbidden("The API token is unknown or revoked; create one with 'hotline token create'.")
         if row.staff_id is not None and not row.active:

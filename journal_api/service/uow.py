@@ -42,10 +42,12 @@ class MemoryPublisher:
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], publisher: Publisher, clock: Callable[[], datetime]):
+    def __init__(self, session_factory: sessionmaker[Session], publisher: Publisher, clock: Callable[[], datetime],
+                 on_commit: Callable[[set[str]], None] | None = None):
         self._factory = session_factory
         self.publisher = publisher
         self.clock = clock
+        self._on_commit = on_commit  # gets the names of the events each commit wrote, in this process
         self.session: Session | None = None
         self._seen: list[Request] = []
         self._events: list[DomainEvent] = []
@@ -101,6 +103,8 @@ class UnitOfWork:
             raise Conflict("The request was changed by someone else at the same time; reload it and try again.") \
                 from exc
         self._committed = True
+        if self._on_commit is not None and rows:
+            self._on_commit({row.name for row in rows})
         ids = [row.id for row in rows]
         if ids:
             try:
