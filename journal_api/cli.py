@@ -171,6 +171,25 @@ def worker(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--once", is_flag=True, help="One tick, then exit (default: a tick every minute until Ctrl-C).")
+@click.pass_context
+def escalate(ctx: click.Context, once: bool) -> None:
+    """Emit the reminders and escalations that fell due (the worker does this every minute too)."""
+    import time
+
+    from .service.escalation import EscalationService
+    from .serve import ESCALATE_EVERY_SECONDS
+
+    container = _container(ctx)
+    service = EscalationService(container.uow)
+    while True:
+        click.echo(f"Emitted {service.tick(container.clock())} reminder(s) and escalation(s).")
+        if once:
+            return
+        time.sleep(ESCALATE_EVERY_SECONDS)
+
+
+@cli.command()
 @click.option("--host", help="Address of the web app (default: 127.0.0.1).")
 @click.option("--web-port", type=int, help="Port of the web app (default: 8080).")
 @click.option("--sip-port", type=int, help="SIP port, kept for the telephony that a later build adds.")

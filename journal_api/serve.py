@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .config import Settings
 
 log = logging.getLogger(__name__)
 
 RELAY_EVERY_SECONDS = 15.0
+ESCALATE_EVERY_SECONDS = 60.0
 
 
 def run_web(settings: Settings, *, workers: int = 2) -> None:
@@ -66,7 +68,9 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
 def relay_loop(container, stop: threading.Event, every: float) -> None:
     """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set."""
     from .jobs import relay_outbox
+    from .service.escalation import EscalationService
 
+    escalation, escalate_at = EscalationService(container.uow), 0.0
     while True:
         try:
             sent = relay_outbox(container.engine, container.publisher)
@@ -74,5 +78,11 @@ def relay_loop(container, stop: threading.Event, every: float) -> None:
                 log.info("outbox relay re-published %d event(s)", sent)
         except Exception:  # Redis or the database is away for a moment: the next round tries again
             log.exception("outbox relay failed; retrying in %.0f s", every)
+        if time.monotonic() >= escalate_at:  # reminders and escalations that fell due (idempotent per key)
+            escalate_at = time.monotonic() + ESCALATE_EVERY_SECONDS
+            try:
+                escalation.tick(container.clock())
+            except Exception:
+                log.exception("escalation tick failed; retrying in %.0f s", ESCALATE_EVERY_SECONDS)
         if stop.wait(every):
             return
