@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from recordings.store import BlobStore
 
 from .config import Settings, load_settings
-from .service.deadlines import DeadlinePolicy, EmergencyOnlyPolicy
+from .service.deadlines import DeadlinePolicy, RulesPolicy
 from .service.imports import ImportService
 from .service.registry import RegistryService
 from .service.requests import RequestService
+from .service.rules import RuleService
 from .service.tokens import TokenService
 from .service.uow import MemoryPublisher, Publisher, UnitOfWork
 from .storage.db import make_engine, make_session_factory
@@ -33,6 +34,7 @@ class Container:
     tokens: TokenService
     imports: ImportService
     clock: Callable[[], datetime]
+    rules: RuleService
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -63,10 +65,12 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
 
     registry = RegistryService(uow)
     tokens = TokenService(uow, cache_seconds=settings.token_cache_seconds)
+    policy = RulesPolicy(engine)
     return Container(
         settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
-        requests=RequestService(uow, deadlines or EmergencyOnlyPolicy(), blobs, settings.max_upload_bytes),
+        requests=RequestService(uow, deadlines or policy, blobs, settings.max_upload_bytes),
         registry=registry, tokens=tokens, imports=ImportService(uow, registry), clock=clock,
+        rules=RuleService(uow, policy),
     )
 
 

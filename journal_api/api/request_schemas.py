@@ -32,7 +32,8 @@ def _aware(value: datetime | None) -> datetime | None:
 class RequestIn(Strict):
     description: str = Field(min_length=1, max_length=4000)
     work_type: WorkTypeCode = "other"
-    urgency: Urgency = "normal"
+    urgency: Urgency | None = Field(default=None, description="Omitted: the urgency of the catalogue reason given "
+                                    "in 'reason', else normal.")
     channel: Literal["phone", "sms", "api", "dispatcher"] = "api"
     caller_phone: str | None = None
     caller_name: str | None = Field(default=None, max_length=200)
@@ -41,7 +42,8 @@ class RequestIn(Strict):
     apartment: int | None = None
     entrance: int | None = None
     floor: int | None = None
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=200, description="A reason code of the catalogue "
+                               "(GET /reasons), which sets the legal deadlines, or free text.")
     answered_at: datetime | None = None
 
     _aware = field_validator("answered_at")(_aware)

@@ -24,7 +24,7 @@ from .uow import UnitOfWork
 class NewRequest:
     description: str
     work_type: str = "other"
-    urgency: str = "normal"
+    urgency: str | None = None  # None: the catalogue reason's urgency, else "normal"
     channel: str = "api"
     caller_phone: str | None = None
     caller_name: str | None = None
@@ -110,13 +110,15 @@ class RequestService:
             apartment = data.apartment
             if building is None and phone and data.channel in ("phone", "sms"):
                 building, apartment = _place_of_caller(uow, org_id, phone, apartment)
+            reason = self.deadlines.reason(data.work_type, data.reason)  # a code of another work type: refused
+            urgency = data.urgency or (reason.urgency if reason else "normal")
             now = uow.clock()
             request = Request(org_id=org_id, number=_next_number(s, org_id), channel=data.channel,
-                              description=data.description, work_type=data.work_type, urgency=data.urgency,
+                              description=data.description, work_type=data.work_type, urgency=urgency,
                               registered_at=now, building=building, caller_phone=phone,
                               caller_name=data.caller_name, apartment=apartment, entrance=data.entrance,
                               floor=data.floor, answered_at=data.answered_at, reason=data.reason)
-            request.registered(actor, self.deadlines.deadlines_for(request, org_id, now))
+            request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
             s.add(uow.track(request))
             uow.commit()
             return request

@@ -21,7 +21,11 @@ def test_a_registered_request_gets_the_next_number_and_echoes_what_was_registere
     assert (first["apartment"], first["entrance"], first["floor"]) == (7, 1, 2)
     assert first["caller_phone"] == "+79120001122" and first["caller_name"] == "Сидорова А.В."
     assert first["registered_at"] == START.isoformat().replace("+00:00", "Z")
-    assert first["assignee"] is None and first["due_at"] is None and first["overdue"] is False
+    assert first["assignee"] is None and first["overdue"] is False
+    assert first["deadline_rule"] == "federal.general" and first["localisation"] == {"due_at": None, "clause": None}
+    # 10 working days by the production calendar (9 March 2026 is a day off), to 24:00 Moscow time
+    assert first["repair"] == {"due_at": "2026-03-17T21:00:00Z", "clause": "ПП 416"} and first["due_at"] == \
+        first["repair"]["due_at"]
 
 
 def test_an_emergency_carries_its_legal_deadlines(client, disp, clock):
@@ -79,7 +83,8 @@ def test_a_correction_to_emergency_sets_the_legal_deadlines_from_the_registratio
     deadline_fields = {h["field"] for h in history(client, disp, 1) if h["kind"] == "deadline"}
     assert {"localisation_due_at", "repair_due_at", "deadline_rule"} <= deadline_fields
     body = client.patch("/api/v1/requests/1", json={"urgency": "normal"}, headers=disp).get_json()
-    assert (body["localisation"]["due_at"], body["repair"]["due_at"], body["due_at"]) == (None, None, None)
+    assert (body["localisation"]["due_at"], body["deadline_rule"]) == (None, "federal.general")
+    assert body["due_at"] == body["repair"]["due_at"] == "2026-03-17T21:00:00Z"
 
 
 def test_a_correction_that_changes_nothing_adds_no_history(client, disp):
