@@ -270,3 +270,36 @@ def test_the_operators_command_ticks_once_and_reports_the_count(container, setti
     again = CliRunner().invoke(cli, ["escalate", "--once"], env=env, catch_exceptions=False)
     assert "Emitted 0 " in again.output
     assert [r.payload["track"] for r in _outbox(container)] == ["unassigned"]
+
+
+def test_a_new_assignee_gets_his_own_acceptance_reminders_from_his_assignment(c, org, people, clock, service):
+    request = _emergency(c, org.id, people["tech"].id)
+    assert len(_emitted(c, clock, service, 30)) == 3
+    other = _staff(c, org.id, "technician", "Кузнецов Пётр", "+7 912 000-00-08")
+    clock.now = T0 + timedelta(minutes=35)
+    c.requests.assign(org.id, request.number, DISPATCH, "api", other.id)
+    assert _emitted(c, clock, service, 44) == []
+    assert _emitted(c, clock, service, 45) == [(REMIND, "acceptance", "assignee")]
+    assert _outbox(c)[-1].payload["recipients"] == [other.id]
+
+
+def test_an_override_saved_after_a_tick_applies_at_the_next_one(c, org, people, clock, service):
+    _emergency(c, org.id, people["tech"].id)
+    assert len(_emitted(c, clock, service, 10)) == 1
+    clock.now = T0 + timedelta(minutes=11)
+    service.set_track(org.id, SYSTEM, "acceptance", {
+        "statuses": ["assigned"], "until": "accepted",
+        "emergency": [{"at": "assigned+5m", "escalate": "manager"}], "normal": []})
+    assert _emitted(c, clock, service, 11) == [(ESCALATE, "acceptance", "manager")]  # a point already passed
+    assert _emitted(c, clock, service, 30) == []
+
+
+def test_the_workers_periodic_loop_ticks_the_ladder(container, org):
+    from journal_api.serve import relay_loop
+
+    container.requests.register(org.id, DISPATCH, NewRequest(description="Нет света в подъезде"))
+    stop = threading.Event()
+    stop.set()  # one round, then the loop returns
+    relay_loop(container, stop, 15.0)
+    assert [(r.name, r.payload["target"]) for r in _outbox(container)] == [("request.escalation_due",
+                                                                            "dispatcher_on_duty")]
