@@ -10,11 +10,14 @@ import sqlalchemy as sa
 from recordings.store import BlobStore
 
 from .config import Settings, load_settings
+from .rules import load_calendar
+from .service.assignment import AssignmentService
 from .service.deadlines import DeadlinePolicy, RulesPolicy
 from .service.imports import ImportService
 from .service.registry import RegistryService
 from .service.requests import RequestService
 from .service.rules import RuleService
+from .service.schedules import ScheduleService
 from .service.tokens import TokenService
 from .service.uow import MemoryPublisher, Publisher, UnitOfWork
 from .storage.db import make_engine, make_session_factory
@@ -34,6 +37,8 @@ class Container:
     tokens: TokenService
     imports: ImportService
     clock: Callable[[], datetime]
+    assignment: AssignmentService
+    schedules: ScheduleService
     rules: RuleService
 
     def dispose(self) -> None:
@@ -65,11 +70,14 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
 
     registry = RegistryService(uow)
     tokens = TokenService(uow, cache_seconds=settings.token_cache_seconds)
+    assignment = AssignmentService(uow)
     policy = RulesPolicy(engine)
     return Container(
         settings=settings, engine=engine, publisher=publisher, blobs=blobs, uow=uow,
-        requests=RequestService(uow, deadlines or policy, blobs, settings.max_upload_bytes),
+        requests=RequestService(uow, deadlines or policy, blobs, settings.max_upload_bytes,
+                                assignment),
         registry=registry, tokens=tokens, imports=ImportService(uow, registry), clock=clock,
+        assignment=assignment, schedules=ScheduleService(uow, assignment, load_calendar),
         rules=RuleService(uow, policy),
     )
 

@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 RELAY_EVERY_SECONDS = 15.0
 ESCALATE_EVERY_SECONDS = 60.0
+REASSIGN_EVERY_SECONDS = 60.0
 
 
 def run_web(settings: Settings, *, workers: int = 2) -> None:
@@ -70,7 +71,7 @@ def relay_loop(container, stop: threading.Event, every: float) -> None:
     from .jobs import relay_outbox
     from .service.escalation import EscalationService
 
-    escalation, escalate_at = EscalationService(container.uow), 0.0
+    escalation, escalate_at, reassign_at = EscalationService(container.uow), 0.0, 0.0
     while True:
         try:
             sent = relay_outbox(container.engine, container.publisher)
@@ -84,5 +85,11 @@ def relay_loop(container, stop: threading.Event, every: float) -> None:
                 escalation.tick(container.clock())
             except Exception:
                 log.exception("escalation tick failed; retrying in %.0f s", ESCALATE_EVERY_SECONDS)
+        if time.monotonic() >= reassign_at:  # requests left unaccepted too long go to someone else (idempotent)
+            reassign_at = time.monotonic() + REASSIGN_EVERY_SECONDS
+            try:
+                container.assignment.reassign_unaccepted()
+            except Exception:
+                log.exception("reassigning unaccepted requests failed; retrying in %.0f s", REASSIGN_EVERY_SECONDS)
         if stop.wait(every):
             return

@@ -72,6 +72,13 @@ def assign_request(number: int, body: s.AssignmentIn):
     return request_dict(assigned, _now())
 
 
+@endpoint(bp, "POST", "/requests/{number}/auto-assign", summary="Assign automatically (schedule, load, rotation)",
+          roles=STAFF_ROLES, out=s.RequestOut, tag=TAG)
+def auto_assign_request(number: int):
+    who = principal()
+    return request_dict(services().requests.auto_assign(who.org_id, number, who.actor), _now())
+
+
 @endpoint(bp, "POST", "/requests/{number}/localisation", summary="Report the emergency contained (localised)",
           body=s.LocalisationIn, out=s.RequestOut, tag=TAG)
 def localise_request(number: int, body: s.LocalisationIn):

@@ -237,6 +237,17 @@ class Request:
         self._event("request.assigned", staff_id=staff.id if staff else None,
                     previous_staff_id=previous.id if previous else None, reason=reason)
 
+    def flag(self, attention: str | None, actor: Actor, channel: str, now: datetime, *, note: str | None = None):
+        """Say why the dispatcher must look at the request (e.g. "no_candidate"), or clear it with None. While the
+        request is being registered, the flag and its note become part of the registration's entry and event."""
+        if self.pending_history and self.pending_history[0].kind == "created" and attention is not None:
+            self.attention = attention
+            self.pending_history[0].note = note
+            self.pending_events[0].data.update(attention=attention, note=note)
+        elif self._set("attention", attention, actor, channel, now):
+            self.pending_history[-1].note = note
+            self._event("request.attention", attention=attention, note=note)
+
     def update(self, changes: dict, actor: Actor, channel: str, now: datetime, *, building: Building | None = None,
                building_given: bool = False, known_work_types: frozenset[str] | None = None) -> list[str]:
         """Correct fields (a dispatcher fixing what the machine heard). Returns the names of changed fields."""

@@ -9,12 +9,13 @@ import sqlalchemy as sa
 
 from recordings.store import BlobStore, sniff_type
 
-from ..domain.errors import Conflict, CrossOrganisation, NotFound, UnknownReference
+from ..domain.errors import Conflict, CrossOrganisation, Forbidden, NotFound, UnknownReference
 from ..domain.events import Actor
 from ..domain.phones import maybe_phone
 from ..domain.registry import Building, Organisation, Resident, Staff
 from ..domain.request import Attachment, HistoryEntry, Rating, Request
 from ..storage import tables as t
+from .assignment import AssignmentService
 from .deadlines import DeadlinePolicy
 from .queries import RequestFilter, build_list_query, building_ids_query, encode_cursor, sort_key
 from .uow import UnitOfWork
@@ -45,11 +46,12 @@ class Page:
 
 class RequestService:
     def __init__(self, uow_factory: Callable[[], UnitOfWork], deadlines: DeadlinePolicy, blobs: BlobStore,
-                 max_upload_bytes: int):
+                 max_upload_bytes: int, assignment: AssignmentService | None = None):
         self.uow = uow_factory
         self.deadlines = deadlines
         self.blobs = blobs
         self.max_upload_bytes = max_upload_bytes
+        self.assignment = assignment  # None: requests wait for a dispatcher to assign them
 
     # -- reading -------------------------------------------------------------------------------------------------
     def get(self, org_id: int, number: int, actor: Actor) -> Request:
@@ -120,6 +122,8 @@ class RequestService:
                               floor=data.floor, answered_at=data.answered_at, reason=data.reason)
             request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
             s.add(uow.track(request))
+            if self.assignment is not None:  # after the deadlines: they bound the search for someone on shift
+                self.assignment.auto_assign(uow, org_id, request, now)
             uow.commit()
             return request
 
@@ -127,7 +131,10 @@ class RequestService:
                    until=None, report=None) -> Request:
         with self.uow() as uow:
             request = _load(uow, org_id, number, actor, for_update=True)
-            request.transition(to, actor, channel, uow.clock(), reason=reason, until=until, report=report)
+            now = uow.clock()
+            request.transition(to, actor, channel, now, reason=reason, until=until, report=report)
+            if request.status == "impossible" and self.assignment is not None:  # someone else may be able to
+                self.assignment.auto_assign(uow, org_id, request, now, trigger="impossible")
             uow.track(request)
             uow.commit()
             return request
@@ -144,6 +151,18 @@ class RequestService:
                                            field="staff_id")
             request.assign(staff, actor, channel, uow.clock(), reason=reason)
             uow.track(request)
+            uow.commit()
+            return request
+
+    def auto_assign(self, org_id: int, number: int, actor: Actor) -> Request:
+        """Run the automatic assignment now (a dispatcher's "assign automatically")."""
+        if actor.role == "technician" or self.assignment is None:
+            raise Forbidden("Automatic assignment is for dispatchers, managers and admins.")
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            if not request.is_open:
+                raise Conflict(f"Request {number} is '{request.status}'; only an open request can be assigned.")
+            self.assignment.auto_assign(uow, org_id, request, uow.clock())
             uow.commit()
             return request
 

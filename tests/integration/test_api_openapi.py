@@ -11,7 +11,7 @@ REQUEST_ROUTES = {
     ("post", "/requests"), ("get", "/requests"), ("get", "/requests/{number}"), ("patch", "/requests/{number}"),
     ("post", "/requests/{number}/transitions"), ("post", "/requests/{number}/assignment"),
     ("post", "/requests/{number}/comments"), ("get", "/requests/{number}/history"),
-    ("post", "/requests/{number}/localisation"),
+    ("post", "/requests/{number}/localisation"), ("post", "/requests/{number}/auto-assign"),
     ("post", "/requests/{number}/rating"), ("post", "/requests/{number}/attachments"),
     ("get", "/requests/{number}/attachments"), ("get", "/attachments/{attachment_id}"),
 }
