@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from journal_api.bootstrap import bootstrap
 from journal_api.service.deadlines import RulesPolicy
+from journal_api.service.requests import NewRequest
 from journal_api.storage import tables as t
 from request_api_support import (START, SYSTEM, assert_error, clock, container, create, disp,  # noqa: F401
                                  history, row_counts)
@@ -143,7 +144,24 @@ def test_a_stored_override_that_no_longer_fits_the_rules_never_stops_registratio
     assert body["deadline_rule"] == "federal.emergency"
 
 
-def _tap_drip():
-    from journal_api.service.requests import NewRequest
+def test_a_normal_request_becomes_overdue_only_after_its_ten_working_days(client, disp, clock):
+    create(client, disp, description="Слабый напор воды", work_type="water")
+    clock.now = datetime(2026, 3, 17, 20, 59, tzinfo=timezone.utc)  # 23:59 of the 10th working day in Moscow
+    assert client.get("/api/v1/requests?overdue=true", headers=disp).get_json()["items"] == []
+    clock.advance(minutes=2)
+    assert [i["number"] for i in client.get("/api/v1/requests?overdue=true", headers=disp).get_json()["items"]] == [1]
 
+
+def test_a_work_type_the_organisation_adds_later_gets_the_general_rules(client, disp, container, org):
+    create(client, disp, work_type="water")  # the organisation's rules are now cached without the new type
+    container.registry.create_work_type(org.id, SYSTEM, "gates", "Ворота")
+    body = create(client, disp, work_type="gates", urgency="emergency")
+    assert (body["deadline_rule"], at(body["localisation"]["due_at"])) == \
+        ("federal.emergency", START + timedelta(minutes=30))
+    error = assert_error(client.post("/api/v1/requests", json={"description": "Ворота", "work_type": "gates",
+                                                               "reason": "gates.stuck"}, headers=disp), 422)
+    assert "has no catalogue reasons" in error["message"]
+
+
+def _tap_drip() -> NewRequest:
     return NewRequest(description="Капает кран", work_type="water", reason="water.tap_drip")
