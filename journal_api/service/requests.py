@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import BinaryIO, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from recordings.store import BlobStore, sniff_type
 
@@ -106,9 +107,8 @@ class RequestService:
             raise CrossOrganisation("A technician cannot register requests through the API.")
         with self.uow() as uow:
             s = uow.session
-            region = _check_work_type(uow, org_id, data.work_type)
-            phone = maybe_phone(data.caller_phone, region=region, field="caller_phone")
-            building = _building(uow, org_id, data.building_id, data.building_code)
+            org, building = _references(uow, org_id, data.work_type, data.building_id, data.building_code)
+            phone = maybe_phone(data.caller_phone, region=org.phone_region, field="caller_phone")
             apartment = data.apartment
             if building is None and phone and data.channel in ("phone", "sms"):
                 building, apartment = _place_of_caller(uow, org_id, phone, apartment)
@@ -123,7 +123,8 @@ class RequestService:
             request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
             s.add(uow.track(request))
             if self.assignment is not None:  # after the deadlines: they bound the search for someone on shift
-                self.assignment.auto_assign(uow, org_id, request, now)
+                with s.no_autoflush:  # the request is inserted once, with its assignee or attention flag
+                    self.assignment.auto_assign(uow, org_id, request, now)
             uow.commit()
             return request
 
@@ -171,9 +172,9 @@ class RequestService:
                building_given: bool = False) -> Request:
         with self.uow() as uow:
             request = _load(uow, org_id, number, actor, for_update=True)
-            building = _building(uow, org_id, building_id, building_code) if building_given else None
-            if "work_type" in changes:
-                _check_work_type(uow, org_id, changes["work_type"])
+            building = None
+            if building_given or "work_type" in changes:
+                _, building = _references(uow, org_id, changes.get("work_type"), building_id, building_code)
             now = uow.clock()
             changed = request.update(dict(changes), actor, channel, now, building=building,
                                      building_given=building_given)
@@ -266,33 +267,30 @@ def _next_number(session, org_id: int) -> int:
     return number
 
 
-def _check_work_type(uow: UnitOfWork, org_id: int, code: str) -> str:
-    """Raise unless the work type is active in the organisation. Returns the organisation's phone region: one query
-    for both, as registration is the journal's hot path."""
-    o, w = t.organisations.c, t.work_types.c
-    row = uow.session.execute(
-        sa.select(o.phone_region, w.active)
-        .outerjoin_from(t.organisations, t.work_types, sa.and_(w.org_id == o.id, w.code == code))
-        .where(o.id == org_id)).one_or_none()
+def _references(uow: UnitOfWork, org_id: int, work_type: str | None, building_id: int | None,
+                building_code: str | None) -> tuple[Organisation, Building | None]:
+    """Check what a request refers to, in one query (registration is the journal's hot path): the work type, when
+    given, must be active in the organisation; the building, when named by id or code, must be the organisation's.
+    Returns the organisation (now in the session, so reading it again costs no query) and the building."""
+    o, w, b = t.organisations.c, t.work_types.c, t.buildings.c
+    named = building_id is not None or bool(building_code)
+    stmt = sa.select(Organisation).where(o.id == org_id)
+    if work_type is not None:
+        stmt = stmt.add_columns(w.active).outerjoin(t.work_types, sa.and_(w.org_id == o.id, w.code == work_type))
+    if named:
+        place = b.id == building_id if building_id is not None else b.code == building_code
+        stmt = stmt.add_columns(Building).outerjoin(Building, sa.and_(b.org_id == o.id, place)) \
+            .options(joinedload(Building.city, innerjoin=False))  # an inner join would lose a missing building's row
+    row = uow.session.execute(stmt).unique().one_or_none()
     if row is None:
         raise NotFound(f"Organisation {org_id} does not exist.")
-    if not row.active:
-        raise UnknownReference(f"Work type '{code}' is not active in your organisation.", field="work_type")
-    return row.phone_region
-
-
-def _building(uow: UnitOfWork, org_id: int, building_id: int | None, code: str | None) -> Building | None:
-    if building_id is None and not code:
-        return None
-    if building_id is not None:
-        building = uow.session.get(Building, building_id)
-    else:
-        building = uow.session.scalars(sa.select(Building).where(
-            t.buildings.c.org_id == org_id, t.buildings.c.code == code)).unique().one_or_none()
-    if building is None or building.org_id != org_id:
-        what = building_id if building_id is not None else f"'{code}'"
+    if work_type is not None and not row.active:
+        raise UnknownReference(f"Work type '{work_type}' is not active in your organisation.", field="work_type")
+    building = row.Building if named else None
+    if named and building is None:
+        what = building_id if building_id is not None else f"'{building_code}'"
         raise UnknownReference(f"Building {what} does not exist in your organisation.", field="building")
-    return building
+    return row.Organisation, building
 
 
 def _place_of_caller(uow: UnitOfWork, org_id: int, phone: str, apartment: int | None):
