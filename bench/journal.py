@@ -33,6 +33,7 @@ from journal_api.storage.migrate import upgrade  # noqa: E402
 
 import journal_fill as fill  # noqa: E402
 import journal_work as work  # noqa: E402
+from journal_trips import count_round_trips  # noqa: E402
 from journal_http import Client, Server, pick_server, stats  # noqa: E402
 
 LIST_P95_TARGET_MS = 50.0
@@ -125,13 +126,16 @@ def measure(args, url: str, c, fixtures, result: dict, log) -> None:
             log(f"creates through the API: {args.create_threads} clients for {args.create_seconds:.0f} s")
             result["creates_api"] = work.run_api_creates(server, fixtures,
                                                          threads=args.create_threads,
-                                                         seconds=args.create_seconds, seed=args.seed)
+                                                         seconds=args.create_seconds, seed=args.seed,
+                                                         db=args.db)
     finally:
         delete_queue(args.redis_url, queue)
     log("create baselines: the service layer in-process, and bare SQL, one connection each")
     result["creates_service"] = work.run_service_creates(c, fixtures, seconds=args.baseline_seconds,
                                                          seed=args.seed + 100)
     result["creates_sql"] = work.run_raw_creates(dsn, fixtures, seconds=args.baseline_seconds, seed=args.seed + 200)
+    log("round trips per create, counted in-process")
+    result["round_trips"] = count_round_trips(url, args.redis_url, fixtures, seed=args.seed + 300)
 
 
 def list_report(api: dict, sql: dict, health: list[float]) -> dict:
@@ -177,10 +181,18 @@ def summary(result: dict) -> str:
         lines.append(f"\ncreates: API {ca['per_s']}/s ({ca['created']} in {ca['seconds']} s, "
                      f"{result['create_threads']} clients, p50 {ca['latency']['p50_ms']} ms, p95 "
                      f"{ca['latency']['p95_ms']} ms, {ca['error_count']} errors)")
-        lines.append(f"         server CPU {ca['server_cpu_ms_per_create']} ms/create, client CPU "
-                     f"{ca['client_cpu_ms_per_create']} ms/create, machine {ca['machine_busy_pct']}% busy")
+        lines.append(f"         CPU ms/create: server {ca['server_cpu_ms_per_create']}, PostgreSQL "
+                     f"{ca.get('postgres_cpu_ms_per_create')}, Redis {ca.get('redis_cpu_ms_per_create')}, client "
+                     f"{ca['client_cpu_ms_per_create']}; machine {ca['machine_busy_pct']}% busy")
         lines.append(f"         service layer in-process, 1 thread: {cs['per_s']}/s; bare SQL, 1 connection: "
                      f"{cq['per_s']}/s; API/SQL = {_ratio(ca['per_s'], cq['per_s'])}x")
+    trips = result.get("round_trips")
+    if trips:
+        a, sv = trips["api_create"], trips["service_register"]
+        lines.append(f"         round trips per create: API {a['postgresql']} PostgreSQL + {a['redis']} Redis (auth "
+                     f"included); service register {sv['postgresql']} + {sv['redis']}")
+        lines.append(f"         CPU per create in-process: API {a['cpu_ms']} ms (Flask test client), service register "
+                     f"{sv['cpu_ms']} ms")
     t = result.get("targets", {})
     for name, verdict in t.items():
         lines.append(f"target {name}: {verdict}")

@@ -5,6 +5,7 @@ import http.client
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -133,19 +134,55 @@ def stats(seconds: list[float]) -> dict:
             "max_ms": round(ms[-1], 2)}
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) of the live processes in one process group: the server we started."""
-    total, tick = 0, os.sysconf("SC_CLK_TCK")
+def _processes():
+    """(pid, command name, process group, CPU seconds) of every live process."""
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            head, tail = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        fields = tail.split()  # after the name: state, ppid, pgrp, ...
+        yield int(entry), head.split("(", 1)[1], int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of the live processes in one process group: the server we started."""
+    return sum(cpu for _pid, _name, pgrp, cpu in _processes() if pgrp == pgid)
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+CLIENT_BACKEND = re.compile(r"postgres: \S+: \S+ (\S+) (?:\S+\(\d+\)|\[local\])")  # "cluster: user db host(port)"
+
+
+def postgres_cpu(db: str) -> dict[int, float]:
+    """CPU seconds per PostgreSQL process that works for this database: its backends, and the shared ones (WAL
+    writer, checkpointer, ...). Other databases' backends are left out. Compare two snapshots with cpu_delta."""
+    found = {}
+    for pid, name, _pgrp, cpu in _processes():
+        if name != "postgres":
+            continue
+        backend = CLIENT_BACKEND.match(_title(pid))
+        if backend is None or backend.group(1) == db:
+            found[pid] = cpu
+    return found
+
+
+def redis_cpu() -> dict[int, float]:
+    return {pid: cpu for pid, name, _pgrp, cpu in _processes() if name == "redis-server"}
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two snapshots by the processes alive at the second (a process that exited is lost)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def machine_busy() -> tuple[int, int]:

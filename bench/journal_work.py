@@ -20,7 +20,7 @@ from journal_api.service.requests import NewRequest
 from journal_api.storage import tables as t
 
 from journal_fill import WORK, CHANNEL_MIX, OrgFixture, RowMaker, _mix, _phone, describe
-from journal_http import Client, group_cpu_seconds, machine_busy, stats
+from journal_http import Client, cpu_delta, group_cpu_seconds, machine_busy, postgres_cpu, redis_cpu, stats
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
 KINDS = ("all", "open", "work_type", "building", "complex", "city", "assignee", "overdue", "period", "text",
@@ -142,9 +142,10 @@ def new_request(rng: random.Random, fx: OrgFixture) -> dict:
             "apartment": rng.randrange(1, place.apartments + 1)}
 
 
-def run_api_creates(server, fixtures, *, threads: int, seconds: float, seed: int) -> dict:
+def run_api_creates(server, fixtures, *, threads: int, seconds: float, seed: int, db: str) -> dict:
     """POST /api/v1/requests from several client threads across the organisations for a fixed time. Also reports
-    the server's CPU per create and how busy the whole machine was (PostgreSQL and the clients share it)."""
+    the CPU per create of the server, of this client, of PostgreSQL (the backends of database ``db`` and the
+    shared processes) and of Redis, and how busy the whole machine was."""
     host, port = server.host, server.port
     lock = threading.Lock()
     ok, failed, latencies = [0], [], []
@@ -176,16 +177,20 @@ def run_api_creates(server, fixtures, *, threads: int, seconds: float, seed: int
     start_gate.wait()
     began, cpu = time.perf_counter(), time.process_time()
     server_cpu, (busy, total) = group_cpu_seconds(server.proc.pid), machine_busy()
+    pg_before, redis_before = postgres_cpu(db), redis_cpu()
     for th in pool:
         th.join()
     elapsed = time.perf_counter() - began
     server_cpu = group_cpu_seconds(server.proc.pid) - server_cpu
+    pg_spent, redis_spent = cpu_delta(pg_before, postgres_cpu(db)), cpu_delta(redis_before, redis_cpu())
     busy2, total2 = machine_busy()
     n = max(ok[0], 1)
     return {"created": ok[0], "seconds": round(elapsed, 2), "per_s": round(ok[0] / elapsed, 1),
             "latency": stats(latencies), "errors": failed[:20], "error_count": len(failed),
             "server_cpu_ms_per_create": round(server_cpu * 1000 / n, 2),
             "client_cpu_ms_per_create": round((time.process_time() - cpu) * 1000 / n, 2),
+            "postgres_cpu_ms_per_create": round(pg_spent * 1000 / n, 2),
+            "redis_cpu_ms_per_create": round(redis_spent * 1000 / n, 2),
             "machine_busy_pct": round(100 * (busy2 - busy) / max(total2 - total, 1), 1)}
 
 
