@@ -1,6 +1,7 @@
 # make run   : a first look on this machine (SQLite, an embedded redis-server, the worker and the web app)
 # make test  : the whole test suite against the machine's PostgreSQL and Redis
-# make bench : bench/journal.py against PostgreSQL (BENCH_ARGS="--requests 20000" for a short run)
+# make bench : bench/journal.py against PostgreSQL (BENCH_ARGS="--requests 20000" for a short run);
+#              BENCH=assign runs bench/assign.py (automatic assignment) instead
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,6 +9,7 @@ BIN := $(VENV)/bin
 SYSTEM := bash deploy/system.sh
 UP_ARGS ?=
 PYTEST_ARGS ?=
+BENCH ?= journal
 BENCH_ARGS ?=
 
 .PHONY: run test bench install
@@ -27,7 +29,7 @@ test: install
 
 bench: install
 	@$(SYSTEM) postgres
-	$(BIN)/python bench/journal.py $(BENCH_ARGS)
+	$(BIN)/python bench/$(BENCH).py $(BENCH_ARGS)
 
 install: $(VENV)/.installed
 

@@ -7,7 +7,6 @@ each decision goes into the request's history: as the assignment's note, or as t
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -22,8 +21,6 @@ from ..domain.schedule import availability
 from ..domain.status import OPEN_STATUSES, Status
 from ..storage import tables as t
 from .uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 AUTO = Actor.system("auto-assignment")
 CHANNEL = "system"
