@@ -230,3 +230,50 @@ def test_the_auto_assign_endpoint_is_for_dispatchers_and_above(c, place, make_to
     body = r.get_json()
     assert body["assignee"]["id"] == ivanov.id
     assert body["status"] == "assigned" and body["attention"] is None
+
+
+def test_two_workers_checking_unaccepted_requests_at_once_reassign_each_request_once(c, place, clock):
+    import threading
+
+    org, building = place
+    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
+    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
+    _on_shift(c, org, first)
+    _on_shift(c, org, second)
+    requests = [_register(c, org, building) for _ in range(20)]
+    clock.now = NOW + timedelta(minutes=20)
+    barrier, counts = threading.Barrier(2), []
+
+    def worker():
+        barrier.wait()
+        counts.append(c.assignment.reassign_unaccepted())
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == 20
+    for request in requests:
+        entries = [h for h in _history(c, org, request) if h.kind == "assignment"]
+        assert len(entries) == 2 and entries[-1].new_value == "Борисов Борис Борисович"
+
+
+def test_unaccepted_requests_are_reassigned_on_sqlite_too(sqlite_container, clock):
+    c = bootstrap(sqlite_container.settings, publisher=MemoryPublisher(), clock=clock)
+    try:
+        org = c.registry.create_organisation("lite", "УК Лайт", "Europe/Moscow")
+        building = c.registry.upsert_building(org.id, SYSTEM, {
+            "building_id": "L-1", "city": "Москва", "street": "ул. Мира", "house": "1", "entrances": 1, "floors": 5,
+            "apartments": 20})
+        first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
+        second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
+        _on_shift(c, org, first)
+        _on_shift(c, org, second)
+        request = _register(c, org, building)
+        assert request.assignee.id == first.id
+        clock.now = NOW + timedelta(minutes=16)
+        assert c.assignment.reassign_unaccepted() == 1
+        assert c.requests.get(org.id, request.number, SYSTEM).assignee.id == second.id
+    finally:
+        c.dispose()
