@@ -1,7 +1,7 @@
 """Background jobs (rq). A job gets ids, never objects, and can run twice without harm.
 
 The outbox: each committed domain event is a row. :class:`RQPublisher` enqueues one job per row after commit, with
-the job id ``outbox-<row id>``, and writes nothing back to the database. A row published twice is queued once (the
+the job id ``<queue>-outbox-<row id>``, and writes nothing back to the database. A row published twice is queued once (the
 same job id); a job that runs twice finds the row handled the second time and does nothing.
 
 :func:`relay_outbox` (the worker runs it every ~15 s) finds unhandled rows older than a grace period whose job no
@@ -58,8 +58,10 @@ RESULT_TTL = 3600  # seconds rq keeps a finished job
 FAILURE_TTL = 7 * 24 * 3600  # seconds rq keeps a failed job (in its failed registry) before it drops it
 
 
-def job_id(outbox_id: int) -> str:
-    return f"outbox-{outbox_id}"
+def job_id(queue_name: str, outbox_id: int) -> str:
+    """Job ids are global in a Redis db; the queue name keeps two deployments (or two test runs) sharing one Redis
+    from taking each other's jobs, since outbox ids restart in every database."""
+    return f"{queue_name}-outbox-{outbox_id}"
 
 
 class RQPublisher:
@@ -69,7 +71,7 @@ class RQPublisher:
     def publish(self, outbox_ids: list[int]) -> None:
         with self.queue.connection.pipeline() as pipe:
             for oid in outbox_ids:
-                self.queue.enqueue_call(handle_outbox, args=(oid,), job_id=job_id(oid), pipeline=pipe,
+                self.queue.enqueue_call(handle_outbox, args=(oid,), job_id=job_id(self.queue.name, oid), pipeline=pipe,
                                         result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL)
             pipe.execute()
 
@@ -78,7 +80,7 @@ class RQPublisher:
         A job id of another queue on the same Redis db does not count."""
         with self.queue.connection.pipeline(transaction=False) as pipe:
             for oid in outbox_ids:
-                pipe.hget(Job.key_for(job_id(oid)), "origin")
+                pipe.hget(Job.key_for(job_id(self.queue.name, oid)), "origin")
             origins = pipe.execute()
         mine = self.queue.name.encode()
         return [oid for oid, origin in zip(outbox_ids, origins) if origin != mine]

@@ -90,8 +90,8 @@ def test_a_committed_event_becomes_one_job_named_after_its_outbox_row(rq_contain
     request = _register(rq_container, org)
     [row] = _outbox(rq_container, request.id)
     assert row.name == "request.registered" and row.handled_at is None and row.attempts == 0
-    assert queue.get_job_ids() == [f"outbox-{row.id}"]
-    job = queue.fetch_job(f"outbox-{row.id}")
+    assert queue.get_job_ids() == [jobs.job_id(queue.name, row.id)]
+    job = queue.fetch_job(jobs.job_id(queue.name, row.id))
     assert (job.func_name, job.args) == ("journal_api.jobs.handle_outbox", (row.id,))
 
 
@@ -105,7 +105,7 @@ def test_a_worker_runs_the_handlers_and_marks_the_row_handled(rq_container, org,
     assert row.handled_at is not None and row.attempts == 1 and row.last_error is None
     assert [r.id for r in counting.rows] == [r.id for r in everything.rows] == [row.id]
     assert counting.rows[0].payload["number"] == request.number
-    job = queue.fetch_job(f"outbox-{row.id}")
+    job = queue.fetch_job(jobs.job_id(queue.name, row.id))
     assert job.get_status() == JobStatus.FINISHED and job.return_value() == "handled"
 
 
@@ -116,10 +116,10 @@ def test_running_the_same_outbox_job_twice_calls_the_handler_once(rq_container, 
     [row] = _outbox(rq_container, request.id)
     _work(queue)
     rq_container.publisher.publish([row.id])  # published again, e.g. by a relay that raced the commit
-    assert queue.get_job_ids() == [f"outbox-{row.id}"]
+    assert queue.get_job_ids() == [jobs.job_id(queue.name, row.id)]
     _work(queue)
     assert len(counting.rows) == 1
-    assert queue.fetch_job(f"outbox-{row.id}").return_value() == "already handled"
+    assert queue.fetch_job(jobs.job_id(queue.name, row.id)).return_value() == "already handled"
     assert _outbox(rq_container, request.id)[0].attempts == 1
 
 
@@ -141,7 +141,7 @@ def test_a_failing_handler_leaves_the_row_unhandled_and_the_job_failed_for_a_ret
     request = _register(rq_container, org)
     _work(queue)
     [row] = _outbox(rq_container, request.id)
-    job_id = f"outbox-{row.id}"
+    job_id = jobs.job_id(queue.name, row.id)
     assert row.handled_at is None and row.attempts == 1
     assert "SMS gateway is down" in row.last_error
     job = queue.fetch_job(job_id)
@@ -160,7 +160,7 @@ def test_a_failing_handler_leaves_the_row_unhandled_and_the_job_failed_for_a_ret
 def test_a_job_for_an_outbox_row_that_does_not_exist_fails_loudly(rq_container, queue):
     rq_container.publisher.publish([999_999])
     _work(queue)
-    job = queue.fetch_job("outbox-999999")
+    job = queue.fetch_job(jobs.job_id(queue.name, 999_999))
     assert job.get_status() == JobStatus.FAILED
     assert "outbox row 999999 does not exist" in job.latest_result().exc_string
 
@@ -184,7 +184,7 @@ def test_when_redis_is_down_at_commit_the_request_is_kept_and_the_relay_publishe
     assert queue.get_job_ids() == []
 
     assert _relay(rq_container) == 1
-    assert queue.get_job_ids() == [f"outbox-{row.id}"]
+    assert queue.get_job_ids() == [jobs.job_id(queue.name, row.id)]
     assert _relay(rq_container) == 0  # its job exists now
     _work(queue)
     assert [r.id for r in counting.rows] == [row.id]
@@ -205,7 +205,7 @@ def test_the_relay_leaves_a_failed_job_alone_instead_of_hammering_a_failing_hand
     request = _register(rq_container, org)
     _work(queue)
     [row] = _outbox(rq_container, request.id)
-    assert row.handled_at is None and f"outbox-{row.id}" in queue.failed_job_registry.get_job_ids()
+    assert row.handled_at is None and jobs.job_id(queue.name, row.id) in queue.failed_job_registry.get_job_ids()
     assert _relay(rq_container) == 0
     _work(queue)
     assert len(flaky.rows) == 1 and _outbox(rq_container, request.id)[0].attempts == 1
@@ -216,7 +216,8 @@ def test_the_relay_requeues_an_unhandled_row_whose_job_redis_no_longer_has(rq_co
     jobs.subscribe("request.registered", counting)
     request = _register(rq_container, org)
     [row] = _outbox(rq_container, request.id)
-    queue.fetch_job(f"outbox-{row.id}").delete()  # Redis lost it, or rq dropped a failed job after its failure_ttl
+    # Redis lost it, or rq dropped a failed job after its failure_ttl:
+    queue.fetch_job(jobs.job_id(queue.name, row.id)).delete()
     assert _relay(rq_container) == 1
     _work(queue)
     assert [r.id for r in counting.rows] == [row.id]
@@ -228,7 +229,7 @@ def test_the_relay_pages_through_more_unhandled_rows_than_one_batch(redis_down_c
     ids = [_outbox(rq_container, r.id)[0].id for r in requests]
     rq_container.publisher.publish([ids[0], ids[3]])
     assert _relay(rq_container, batch=2) == 3
-    assert sorted(queue.get_job_ids()) == sorted(f"outbox-{i}" for i in ids)
+    assert sorted(queue.get_job_ids()) == sorted(jobs.job_id(queue.name, i) for i in ids)
 
 
 def test_a_job_of_the_same_id_on_another_queue_does_not_count_as_queued(rq_container, org, queue):
