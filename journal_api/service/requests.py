@@ -1,6 +1,7 @@
 """Requests: register, read, list, move through the flow, assign, correct, comment, attach, rate."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Callable
@@ -257,38 +258,52 @@ def _load(uow: UnitOfWork, org_id: int, number: int, actor: Actor, *, for_update
     return request
 
 
-def _next_number(session, org_id: int) -> int:
+# Registration is the journal's hot path: its statements are built once (per shape) and run with parameters, as
+# building a statement costs more CPU than running one SQLAlchemy has compiled already.
+@functools.lru_cache(maxsize=1)
+def _next_number_statement() -> sa.Update:
     c = t.counters.c
-    stmt = sa.update(t.counters).where(c.org_id == org_id, c.name == "request") \
+    return sa.update(t.counters).where(c.org_id == sa.bindparam("org"), c.name == "request") \
         .values(value=c.value + 1).returning(c.value)
-    number = session.execute(stmt).scalar_one_or_none()
+
+
+def _next_number(session, org_id: int) -> int:
+    number = session.execute(_next_number_statement(), {"org": org_id}).scalar_one_or_none()
     if number is None:
         raise NotFound(f"Organisation {org_id} has no request counter; it was not created by the service layer.")
     return number
 
 
-def _references(uow: UnitOfWork, org_id: int, work_type: str | None, building_id: int | None,
-                building_code: str | None) -> tuple[Organisation, Building | None]:
-    """Check what a request refers to, in one query (registration is the journal's hot path): the work type, when
-    given, must be active in the organisation; the building, when named by id or code, must be the organisation's.
-    Returns the organisation (now in the session, so reading it again costs no query) and the building."""
+@functools.lru_cache(maxsize=None)
+def _references_statement(work_type: bool, by_id: bool, by_code: bool) -> sa.Select:
     o, w, b = t.organisations.c, t.work_types.c, t.buildings.c
-    named = building_id is not None or bool(building_code)
-    stmt = sa.select(Organisation).where(o.id == org_id)
-    if work_type is not None:
-        stmt = stmt.add_columns(w.active).outerjoin(t.work_types, sa.and_(w.org_id == o.id, w.code == work_type))
-    if named:
-        place = b.id == building_id if building_id is not None else b.code == building_code
+    stmt = sa.select(Organisation).where(o.id == sa.bindparam("org_id"))
+    if work_type:
+        stmt = stmt.add_columns(w.active).outerjoin(
+            t.work_types, sa.and_(w.org_id == o.id, w.code == sa.bindparam("work_type")))
+    if by_id or by_code:
+        place = b.id == sa.bindparam("building_id") if by_id else b.code == sa.bindparam("building_code")
         stmt = stmt.add_columns(Building).outerjoin(Building, sa.and_(b.org_id == o.id, place)) \
             .options(joinedload(Building.city, innerjoin=False))  # an inner join would lose a missing building's row
-    row = uow.session.execute(stmt).unique().one_or_none()
+    return stmt
+
+
+def _references(uow: UnitOfWork, org_id: int, work_type: str | None, building_id: int | None,
+                building_code: str | None) -> tuple[Organisation, Building | None]:
+    """Check what a request refers to, in one query: the work type, when given, must be active in the organisation;
+    the building, when named by id or code, must be the organisation's. Returns the organisation (now in the
+    session, so reading it again costs no query) and the building."""
+    by_id, by_code = building_id is not None, building_id is None and bool(building_code)
+    stmt = _references_statement(work_type is not None, by_id, by_code)
+    row = uow.session.execute(stmt, {"org_id": org_id, "work_type": work_type, "building_id": building_id,
+                                     "building_code": building_code}).unique().one_or_none()
     if row is None:
         raise NotFound(f"Organisation {org_id} does not exist.")
     if work_type is not None and not row.active:
         raise UnknownReference(f"Work type '{work_type}' is not active in your organisation.", field="work_type")
-    building = row.Building if named else None
-    if named and building is None:
-        what = building_id if building_id is not None else f"'{building_code}'"
+    building = row.Building if by_id or by_code else None
+    if (by_id or by_code) and building is None:
+        what = building_id if by_id else f"'{building_code}'"
         raise UnknownReference(f"Building {what} does not exist in your organisation.", field="building")
     return row.Organisation, building
 
