@@ -1,8 +1,8 @@
 """Background jobs (rq). A job gets ids, never objects, and can run twice without harm.
 
 The outbox: each committed domain event is a row. :class:`RQPublisher` enqueues one job per row after commit, with
-the job id ``<queue>-outbox-<row id>``, and writes nothing back to the database. A row published twice is queued once (the
-same job id); a job that runs twice finds the row handled the second time and does nothing.
+the job id ``<queue>-outbox-<row id>``, and writes nothing back to the database. A row published twice is queued
+once (the same job id); a job that runs twice finds the row handled the second time and does nothing.
 
 :func:`relay_outbox` (the worker runs it every ~15 s) finds unhandled rows older than a grace period whose job no
 longer exists in Redis: Redis was down at commit time, or lost its data. It re-enqueues only those. A job that
