@@ -149,6 +149,12 @@ def _query_dict(model: type[pydantic.BaseModel]) -> dict:
     return data
 
 
+@functools.lru_cache(maxsize=None)
+def _adapter(schema) -> pydantic.TypeAdapter:
+    """Built on first use, once per schema: building a TypeAdapter costs more than the validation it does."""
+    return pydantic.TypeAdapter(schema)
+
+
 def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, roles=ALL_ROLES, body=None, query=None,
              out=None, status: int = 200, multipart: dict | None = None, raw: bool = False, tag: str = ""):
     """Register a handler. The handler gets keyword arguments: path parameters, ``body`` and ``query`` models."""
@@ -182,7 +188,7 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, roles=ALL_R
             if result is None:
                 return "", 204
             if out is not None:
-                adapter = pydantic.TypeAdapter(out)
+                adapter = _adapter(out)
                 result = adapter.dump_python(adapter.validate_python(result), mode="json")
             return jsonify(result), status
 
