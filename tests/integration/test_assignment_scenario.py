@@ -14,6 +14,7 @@ from journal_api.service.requests import NewRequest
 from journal_api.service.schedules import RotaRequest
 from journal_api.service.uow import MemoryPublisher
 from journal_api.storage import tables as t
+from request_api_support import Clock
 
 SYSTEM = Actor.system("test")
 DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
@@ -21,14 +22,6 @@ MSK = timezone(timedelta(hours=3))
 WEEK_START = datetime(2026, 3, 9, 0, tzinfo=MSK)  # Monday 9 March 2026
 WORK_TYPES = ("water", "heating", "electricity", "elevator")
 HORIZON = timedelta(days=3)  # domain.assignment.DEFAULT_HORIZON
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _covers(period, at: datetime) -> bool:

@@ -11,19 +11,12 @@ from journal_api.domain.events import Actor
 from journal_api.service.requests import NewRequest
 from journal_api.service.uow import MemoryPublisher
 from journal_api.storage import tables as t
+from request_api_support import Clock
 
 SYSTEM = Actor.system("test")
 DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
 MSK = timezone(timedelta(hours=3))
 NOW = datetime(2026, 3, 10, 12, tzinfo=MSK)  # a Tuesday, midday
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

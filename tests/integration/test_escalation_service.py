@@ -13,18 +13,11 @@ from journal_api.service.escalation import EscalationService
 from journal_api.service.requests import NewRequest
 from journal_api.service.uow import MemoryPublisher
 from journal_api.storage import tables as t
+from request_api_support import Clock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SYSTEM = Actor.system("test")
 DISPATCH = Actor(kind="staff", role="dispatcher", id=None, name="Диспетчер")
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
