@@ -317,42 +317,41 @@ class _Episode:
 def due_actions(snapshot: RequestSnapshot, ladder: Ladder, now: datetime) -> list[DueAction]:
     """Every action due at or before ``now`` that applies to the request's current state, in time order."""
     found = []
-    for episode in _episodes(snapshot, ladder):
-        for step in episode.track.steps[snapshot.urgency]:
-            floor = _floor(snapshot, step)
-            if floor is _NEVER:
-                continue
-            start = episode.at(step.at)
-            if step.every is None:
-                if (floor is None or start >= floor) and start <= now:
-                    found.append(episode.action(step, start))
-                continue
-            last = _micros(now - start) // _micros(step.every)
-            for k in range(_first_repeat(start, step.every, floor, strict=False), last + 1):
-                found.append(episode.action(step, start + k * step.every, k))
+    for episode, step, floor, start in _live_steps(snapshot, ladder):
+        if step.every is None:
+            if (floor is None or start >= floor) and start <= now:
+                found.append(episode.action(step, start))
+            continue
+        last = _micros(now - start) // _micros(step.every)
+        for k in range(_first_repeat(start, step.every, floor, strict=False), last + 1):
+            found.append(episode.action(step, start + k * step.every, k))
     return sorted(found, key=lambda a: (a.due_at, a.key))
 
 
 def next_due_at(snapshot: RequestSnapshot, ladder: Ladder, after: datetime) -> datetime | None:
     """The first moment strictly after ``after`` when an action falls due, if the state stays as it is."""
     times = []
-    for episode in _episodes(snapshot, ladder):
-        for step in episode.track.steps[snapshot.urgency]:
-            floor = _floor(snapshot, step)
-            if floor is _NEVER:
-                continue
-            start = episode.at(step.at)
-            if step.every is None:
-                if start > after and (floor is None or start >= floor):
-                    times.append(start)
-                continue
-            k = max(_first_repeat(start, step.every, after, strict=True),
-                    _first_repeat(start, step.every, floor, strict=False))
-            times.append(start + k * step.every)
+    for _episode, step, floor, start in _live_steps(snapshot, ladder):
+        if step.every is None:
+            if start > after and (floor is None or start >= floor):
+                times.append(start)
+            continue
+        k = max(_first_repeat(start, step.every, after, strict=True),
+                _first_repeat(start, step.every, floor, strict=False))
+        times.append(start + k * step.every)
     return min(times, default=None)
 
 
 _NEVER = object()
+
+
+def _live_steps(snapshot: RequestSnapshot, ladder: Ladder):
+    """(episode, step, floor, start) for every step of the current state that may still fall due."""
+    for episode in _episodes(snapshot, ladder):
+        for step in episode.track.steps[snapshot.urgency]:
+            floor = _floor(snapshot, step)
+            if floor is not _NEVER:
+                yield episode, step, floor, episode.at(step.at)
 
 
 def _floor(snapshot: RequestSnapshot, step: Step):
