@@ -55,6 +55,16 @@ def _history(c, org, request):
     return c.requests.history(org.id, request.number, SYSTEM)
 
 
+
+def _two_on_shift(c, org, building):
+    """Антонов (priority 1) and Борисов (priority 2), both responsible for the building and on shift."""
+    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
+    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
+    _on_shift(c, org, first)
+    _on_shift(c, org, second)
+    return first, second
+
+
 def test_an_emergency_goes_to_the_responsible_technician_on_shift_with_the_reason_in_the_history(c, place):
     org, building = place
     ivanov = _tech(c, org, "Иванов Иван Петрович", "+7 912 000-00-01", building=building)
@@ -132,10 +142,7 @@ def test_a_request_nobody_is_responsible_for_is_flagged(c, place):
 
 def test_a_request_declared_impossible_goes_to_another_technician(c, place):
     org, building = place
-    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
-    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
-    _on_shift(c, org, first)
-    _on_shift(c, org, second)
+    first, second = _two_on_shift(c, org, building)
     request = _register(c, org, building)
     assert request.assignee.id == first.id
     him = Actor(kind="staff", role="technician", id=first.id, name="Антонов А.А.")
@@ -156,10 +163,7 @@ def test_impossible_with_nobody_else_stays_impossible_and_is_flagged(c, place):
 
 def test_an_absence_from_now_moves_assigned_and_accepted_requests_to_a_colleague(c, place, clock):
     org, building = place
-    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
-    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
-    _on_shift(c, org, first)
-    _on_shift(c, org, second)
+    first, second = _two_on_shift(c, org, building)
     assigned, accepted = _register(c, org, building), _register(c, org, building)
     c.requests.transition(org.id, accepted.number, DISPATCHER, "api", "accepted")
     clock.now = NOW + timedelta(minutes=30)
@@ -174,10 +178,7 @@ def test_an_absence_from_now_moves_assigned_and_accepted_requests_to_a_colleague
 
 def test_an_unaccepted_request_is_reassigned_once_after_the_limit(c, place, clock):
     org, building = place
-    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
-    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
-    _on_shift(c, org, first)
-    _on_shift(c, org, second)
+    first, second = _two_on_shift(c, org, building)
     request = _register(c, org, building)
     clock.now = NOW + timedelta(minutes=14)
     assert c.assignment.reassign_unaccepted() == 0  # emergencies wait 15 minutes by default
@@ -229,10 +230,7 @@ def test_two_workers_checking_unaccepted_requests_at_once_reassign_each_request_
     import threading
 
     org, building = place
-    first = _tech(c, org, "Антонов Антон Антонович", "+7 912 000-00-05", building=building, priority=1)
-    second = _tech(c, org, "Борисов Борис Борисович", "+7 912 000-00-06", building=building, priority=2)
-    _on_shift(c, org, first)
-    _on_shift(c, org, second)
+    first, second = _two_on_shift(c, org, building)
     requests = [_register(c, org, building) for _ in range(20)]
     clock.now = NOW + timedelta(minutes=20)
     barrier, counts = threading.Barrier(2), []
