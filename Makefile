@@ -12,15 +12,15 @@ PYTEST_ARGS ?=
 BENCH ?= journal
 BENCH_ARGS ?=
 
-.PHONY: run test bench install
+.PHONY: run test bench install assets
 
-run: install
+run: install assets
 	@$(SYSTEM) redis-server
 	$(BIN)/hotline db upgrade
 	$(BIN)/hotline seed demo
 	exec $(BIN)/hotline up $(UP_ARGS)
 
-test: install
+test: install assets
 	@$(SYSTEM) postgres
 	@$(SYSTEM) redis
 	@rc=0; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
@@ -32,6 +32,12 @@ bench: install
 	$(BIN)/python bench/$(BENCH).py $(BENCH_ARGS)
 
 install: $(VENV)/.installed
+
+# The Debian packages, then each step in deploy/assets.d (prompts, speech models, ...), in name order. Each step is
+# idempotent and quick when its output is already there.
+assets: install
+	@$(SYSTEM) packages
+	@for step in deploy/assets.d/*.sh; do [ -e "$$step" ] || continue; VENV_BIN="$(abspath $(BIN))" bash "$$step" || exit 1; done
 
 $(BIN)/python:
 	@$(SYSTEM) python $(PYTHON)

@@ -5,6 +5,7 @@
 #   deploy/system.sh redis-server    Debian's redis-server, for the embedded `hotline up`
 #   deploy/system.sh postgres        PostgreSQL answering on 127.0.0.1:5432 (user postgres, no password)
 #   deploy/system.sh redis           Redis answering on 127.0.0.1:6379
+#   deploy/system.sh packages        the Debian packages of the telephony, speech, SMS and console parts (below)
 set -euo pipefail
 
 say() { echo "system: $*" >&2; }
@@ -92,10 +93,17 @@ need_redis() {
   redis_answers || { say "Redis does not answer on 127.0.0.1:6379"; exit 1; }
 }
 
+# Kamailio (SIP registrar and load balancer), SIPp and baresip (test callers), Kannel with fakesmsc (SMS), the
+# Asterisk Russian prompts (human voice, CC-BY-3.0), festival/espeak-ng and sox (our own prompts), Chromium (the
+# console's browser tests).
+SYSTEM_PACKAGES=(kamailio kannel kannel-extras baresip-core sip-tester asterisk-core-sounds-ru-wav asterisk-core-sounds-ru festival festvox-ru
+                 espeak-ng sox chromium)
+
 case "${1:-}" in
+  packages) packages "${SYSTEM_PACKAGES[@]}" ;;
   python) need_python "${2:?which python}" ;;
   redis-server) command -v redis-server >/dev/null 2>&1 || packages redis-server ;;
   postgres) if [ -n "${HOTLINE_TEST_PG_ADMIN_URL:-}" ]; then say "using HOTLINE_TEST_PG_ADMIN_URL"; else need_postgres; fi ;;
   redis) if [ -n "${HOTLINE_TEST_REDIS_URL:-}" ]; then say "using HOTLINE_TEST_REDIS_URL"; else need_redis; fi ;;
-  *) echo "usage: $0 python PYTHON | redis-server | postgres | redis" >&2; exit 2 ;;
+  *) echo "usage: $0 python PYTHON | redis-server | postgres | redis | packages" >&2; exit 2 ;;
 esac

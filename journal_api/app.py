@@ -21,4 +21,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     register_error_handlers(app)
     app.register_blueprint(create_blueprint())
     app.add_url_rule("/", "index", lambda: render_template("index.html"))
+
+    from .plugins import call_all
+
+    call_all("web", app, container)
     return app

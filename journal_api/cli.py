@@ -236,7 +236,21 @@ def _logging() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+_plugged = False
+
+
+def _plug() -> None:
+    """Add the commands of the packages that build on the journal (``hotline.plugins`` entry points), once."""
+    global _plugged
+    if not _plugged:
+        from .plugins import call_all
+
+        call_all("commands", cli)
+        _plugged = True
+
+
 def main(argv: list[str] | None = None) -> None:
+    _plug()
     cli.main(args=argv, prog_name="hotline")
 
 

@@ -38,25 +38,54 @@ class Settings:
 def _coerce(kind, value):
     if kind is int or kind == "int":
         return int(value)
+    if kind is float or kind == "float":
+        return float(value)
+    if kind is bool or kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"not a yes/no value: {value!r}")
+        return text in ("1", "true", "yes", "on")
     return str(value)
 
 
-def load_settings(environ: dict | None = None, config_file: str | None = None, **overrides) -> Settings:
-    """Build settings. The config file is HOTLINE_CONFIG (or ``config_file``); its keys are the field names."""
-    environ = os.environ if environ is None else environ
-    values: dict = {}
+def _read_file(environ, config_file: str | None) -> tuple[str | None, dict]:
     path = config_file or environ.get("HOTLINE_CONFIG")
-    if path:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        values.update(data.get("hotline", data))
-    known = {f.name: f.type for f in fields(Settings)}
+    if not path:
+        return None, {}
+    with open(path, "rb") as fh:
+        return path, tomllib.load(fh)
+
+
+def _layer(cls, file_values: dict, path, environ, env_prefix: str, overrides: dict):
+    known = {f.name: f.type for f in fields(cls)}
+    values = dict(file_values)
     unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"Unknown settings in {path}: {', '.join(sorted(unknown))}")
     for name in known:
-        key = "HOTLINE_" + name.upper()
+        key = env_prefix + name.upper()
         if key in environ:
             values[name] = environ[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return replace(Settings(), **{k: _coerce(known[k], v) for k, v in values.items()})
+    return replace(cls(), **{k: _coerce(known[k], v) for k, v in values.items()})
+
+
+def load_settings(environ: dict | None = None, config_file: str | None = None, **overrides) -> Settings:
+    """Build settings. The config file is HOTLINE_CONFIG (or ``config_file``); its keys are the field names, at the
+    top level or under a ``[hotline]`` table. Other tables (``[sip]``, ``[sms]``, ...) belong to the packages that
+    read them with :func:`load_section`."""
+    environ = os.environ if environ is None else environ
+    path, data = _read_file(environ, config_file)
+    core = data.get("hotline", {k: v for k, v in data.items() if not isinstance(v, dict)})
+    return _layer(Settings, core, path, environ, "HOTLINE_", overrides)
+
+
+def load_section(cls, section: str, environ: dict | None = None, config_file: str | None = None, **overrides):
+    """A package's own settings: the dataclass ``cls`` (every field with a default), layered like the core settings
+    from the ``[section]`` table of the config file and the ``HOTLINE_<SECTION>_<FIELD>`` environment variables.
+    Example: ``load_section(SipSettings, "sip")`` reads ``[sip] workers = 2`` or ``HOTLINE_SIP_WORKERS=2``."""
+    environ = os.environ if environ is None else environ
+    path, data = _read_file(environ, config_file)
+    return _layer(cls, data.get(section, {}), path, environ, f"HOTLINE_{section.upper()}_", overrides)

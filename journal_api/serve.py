@@ -49,10 +49,14 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
     from . import jobs
     from .bootstrap import bootstrap
 
+    from .plugins import call_all
+
     container = bootstrap(settings)
     jobs.set_container(container)
+    call_all("worker", container)
+    periodic = [task for tasks in call_all("periodic", container) for task in tasks]
     stop = threading.Event()
-    relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every), name="outbox-relay",
+    relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every, periodic), name="outbox-relay",
                              daemon=True)
     relay.start()
     connection = Redis.from_url(settings.redis_url)
@@ -66,12 +70,14 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
         container.dispose()
 
 
-def relay_loop(container, stop: threading.Event, every: float) -> None:
-    """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set."""
+def relay_loop(container, stop: threading.Event, every: float, periodic: list | None = None) -> None:
+    """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set; also run the
+    plugins' periodic tasks (``(every_seconds, callable)``) when they fall due."""
     from .jobs import relay_outbox
     from .service.escalation import EscalationService
 
     escalation, escalate_at, reassign_at = EscalationService(container.uow), 0.0, 0.0
+    due: dict[int, float] = {}
     while True:
         try:
             sent = relay_outbox(container.engine, container.publisher)
@@ -91,5 +97,12 @@ def relay_loop(container, stop: threading.Event, every: float) -> None:
                 container.assignment.reassign_unaccepted()
             except Exception:
                 log.exception("reassigning unaccepted requests failed; retrying in %.0f s", REASSIGN_EVERY_SECONDS)
-        if stop.wait(every):
+        for index, (period, task) in enumerate(periodic or ()):
+            if time.monotonic() >= due.get(index, 0.0):
+                due[index] = time.monotonic() + period
+                try:
+                    task()
+                except Exception:
+                    log.exception("periodic task %r failed; retrying in %.0f s", task, period)
+        if stop.wait(min([every] + [period for period, _ in periodic or ()])):
             return

@@ -60,4 +60,8 @@ def start_mappers() -> None:
     m(ApiToken, t.api_tokens)
     m(OutboxMessage, t.outbox)
     event.listen(Request, "load", lambda target, _ctx: target._init_pending())
+    from . import mapping_calls, mapping_console, mapping_incidents, mapping_messages, mapping_transcripts
+
+    for module in (mapping_calls, mapping_transcripts, mapping_messages, mapping_console, mapping_incidents):
+        module.start(m)
     _mapped = True

@@ -316,3 +316,8 @@ escalation_log = sa.Table(
     sa.Column("emitted_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("request_id", "key", name="uq_escalation_log_request_key"),
 )
+
+
+# The tables of later migrations live in a module each, on the same metadata (imported last: they use the names
+# above).
+from . import tables_calls, tables_transcripts, tables_messages, tables_console, tables_incidents  # noqa: E402,F401

@@ -70,3 +70,34 @@ def test_an_unknown_key_in_the_config_file_is_refused_by_name(tmp_path):
 def test_a_port_that_is_not_a_number_is_refused():
     with pytest.raises(ValueError):
         load_settings(environ={"HOTLINE_WEB_PORT": "eighty"})
+
+
+def test_a_package_section_is_read_from_its_table_and_its_prefixed_variables(tmp_path):
+    from dataclasses import dataclass
+
+    from journal_api.config import load_section
+
+    @dataclass(frozen=True)
+    class Section:
+        workers: int = 1
+        trunk: str = ""
+        record: bool = True
+
+    path = _toml(tmp_path, 'web_port = 9000\n[sip]\nworkers = 3\ntrunk = "sip:t@x"\n')
+    section = load_section(Section, "sip", environ={"HOTLINE_SIP_RECORD": "no"}, config_file=path)
+    assert section == Section(workers=3, trunk="sip:t@x", record=False)
+    assert load_settings(environ={}, config_file=path).web_port == 9000  # the core ignores the [sip] table
+
+
+def test_an_unknown_key_in_a_package_section_is_an_error(tmp_path):
+    from dataclasses import dataclass
+
+    from journal_api.config import load_section
+
+    @dataclass(frozen=True)
+    class Section:
+        workers: int = 1
+
+    path = _toml(tmp_path, '[sip]\nworkerz = 3\n')
+    with pytest.raises(ValueError, match="workerz"):
+        load_section(Section, "sip", environ={}, config_file=path)
