@@ -198,36 +198,42 @@ def run_up(settings: Settings, echo: Callable[[str], None] = print) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     children = Children()
+    plugged: list = []
     try:
         settings = replace(settings, data_dir=str(data_dir), redis_url=start_redis(children, data_dir))
         token = prepare_database(settings, echo)
         env = child_env(settings)
         cli = [sys.executable, "-m", "journal_api.cli"]
         children.spawn("worker", cli + ["worker"], env)
+        from .plugins import call_all
+
+        plugged = [child for found in call_all("up", settings) for child in found]
+        for name, argv in plugged:  # e.g. ("sip", ["sip"]): the telephony supervisor
+            children.spawn(name, cli + list(argv), env)
         web = children.spawn("web", cli + ["web"], env)
         base = f"http://{settings.web_host}:{settings.web_port}"
         _wait_for(lambda: _http_answers(base + "/api/v1/health"), web, 60.0,
                   "The web app did not start; see its messages above.", stop)
         if not stop.is_set():
-            _banner(echo, settings, base, token)
+            _banner(echo, settings, base, token, [line for lines in call_all("banner", settings) for line in lines])
         return _watch(children, stop, echo)
     finally:
-        children.stop(("web", "worker"))
+        children.stop(("web", "worker") + tuple(name for name, _ in plugged))
         children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         lock.close()
 
 
-def _banner(echo, settings: Settings, base: str, token: str | None) -> None:
+def _banner(echo, settings: Settings, base: str, token: str | None, extra: list[str]) -> None:
     echo(f"Hotline is up: {base}/  (API: {base}/api/v1/openapi.json)")
     echo(f"Database: {sa.engine.make_url(settings.effective_database_url).render_as_string(hide_password=True)}")
     if token:
         echo(f"Admin API token for the organisation 'demo': {token}")
     else:
         echo("No organisation 'demo' here; create a token with 'hotline token create --org CODE --role admin'.")
-    echo(f"Telephony is not part of this build yet: SIP port {settings.sip_port} is kept in the settings, "
-         "but nothing listens on it.")
+    for line in extra:  # the plugins' own lines (the SIP address, ...)
+        echo(line)
     echo("Press Ctrl+C to stop.")
 
 

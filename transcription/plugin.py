@@ -17,3 +17,13 @@ def worker(container) -> None:
 def periodic(container) -> list:
     """(every_seconds, callable) pairs for the worker's loop."""
     return []
+
+
+def up(settings) -> list:
+    """[(name, argv)] child processes for `hotline up`."""
+    return []
+
+
+def banner(settings) -> list:
+    """Lines `hotline up` prints when it is ready."""
+    return []
