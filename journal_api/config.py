@@ -18,6 +18,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     sip_port: int = 5060
+    # The address residents and technicians reach the web app at (links in SMS). Empty: http://web_host:web_port.
+    public_url: str = ""
     max_upload_bytes: int = 25 * 1024 * 1024
     default_timezone: str = "Europe/Moscow"
     page_size_max: int = 200
@@ -29,6 +31,10 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir).resolve() / 'hotline.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def effective_blob_dir(self) -> Path:
