@@ -12,7 +12,7 @@ STANDARD_WORK_TYPES: tuple[str, ...] = (
 
 URGENCIES = ("emergency", "normal")
 CHANNELS = ("phone", "sms", "api", "dispatcher")
-HISTORY_CHANNELS = CHANNELS + ("web", "system")
+HISTORY_CHANNELS = CHANNELS + ("web", "system", "asr")  # asr: facts the transcription filled in (issue 5)
 ROLES = ("dispatcher", "technician", "manager", "admin")
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
