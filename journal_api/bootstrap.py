@@ -14,6 +14,7 @@ from .rules import load_calendar
 from .service.assignment import AssignmentService
 from .service.deadlines import DeadlinePolicy, RulesPolicy
 from .service.imports import ImportService
+from .service.links import LinkService
 from .service.registry import RegistryService
 from .service.requests import RequestService
 from .service.rules import RuleService
@@ -40,6 +41,7 @@ class Container:
     assignment: AssignmentService
     schedules: ScheduleService
     rules: RuleService
+    links: LinkService
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -79,6 +81,7 @@ def bootstrap(settings: Settings | None = None, *, publisher: Publisher | None =
         registry=registry, tokens=tokens, imports=ImportService(uow, registry), clock=clock,
         assignment=assignment, schedules=ScheduleService(uow, assignment, load_calendar),
         rules=RuleService(uow, policy),
+        links=LinkService(uow, clock),
     )
 
 

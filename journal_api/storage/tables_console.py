@@ -1,6 +1,39 @@
-"""Tables of migration 0008: console sign-in, sessions and links (issue 7: the console). Part of :data:`journal_api.storage.tables.metadata`."""
+"""Tables of migration 0008: console sign-in and the links of the technician's and resident's pages (issue 7).
+Part of :data:`journal_api.storage.tables.metadata`."""
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
+import sqlalchemy as sa
 
-from .tables import UTCDateTime, metadata  # noqa: F401
+from .tables import UTCDateTime, metadata
+
+# A staff member's console login. The password is an argon2 hash; ``session_epoch`` is bumped when the password is
+# set again, which ends every session signed with the old epoch (sessions are signed cookies carrying it).
+console_users = sa.Table(
+    "console_users", metadata, sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.ForeignKey("organisations.id", ondelete="RESTRICT"), nullable=False),
+    sa.Column("staff_id", sa.ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, unique=True),
+    sa.Column("login", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("session_epoch", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "login", name="uq_console_users_org_login"),
+)
+
+# Signed links of the technician's (/t/...) and the resident's (/r/...) pages: only the SHA-256 of the token is kept.
+console_links = sa.Table(
+    "console_links", metadata, sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("org_id", sa.ForeignKey("organisations.id", ondelete="RESTRICT"), nullable=False),
+    sa.Column("request_id", sa.ForeignKey("requests.id"), nullable=False),
+    sa.Column("audience", sa.String(16), nullable=False),
+    sa.Column("subject_id", sa.Integer, nullable=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Index("ix_console_links_request", "request_id", "audience"),
+)
+
