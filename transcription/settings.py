@@ -1,0 +1,44 @@
+"""The transcription package's settings: the ``[transcription]`` table or ``HOTLINE_TRANSCRIPTION_*`` variables."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    # Where speech models live. Empty: <venv>/share/hotline/models, where `deploy/assets.d/20-models.sh` puts the
+    # whisper base model at install time (the model goes with the software that uses it).
+    model_dir: str = ""
+    # The engine of the live path and of the rq path: vosk | whisper | auto (vosk when a Russian Vosk model is
+    # installed, else whisper).
+    engine: str = "auto"
+    language: str = "ru"
+    vosk_model: str = "vosk-small-ru"  # a name in the model dir, or a path
+    whisper_model: str = "whisper-base"  # a name in the model dir, or a path
+    whisper_threads: int = 0  # CPU threads per whisper call; 0: ctranslate2's default
+    # Live streams one transcriber process carries at once. 0: the number of cores. Beyond it, the call is left
+    # to the rq path (transcript "pending").
+    capacity: int = 0
+    max_duration_s: float = 2 * 3600.0  # longer recordings are refused with a clear status
+    pending_timeout_min: float = 10.0  # a transcript pending/live this long is retried, then failed
+    max_attempts: int = 3
+    min_fill_confidence: float = 0.6  # an extracted fact below this stays a suggestion, never fills the request
+    live_poll_s: float = 0.1  # how often a live stream's growing WAV is read
+    live_stall_s: float = 180.0  # a growing WAV with no new audio and no .done for this long is given up
+
+    @property
+    def effective_model_dir(self) -> Path:
+        return Path(self.model_dir) if self.model_dir else Path(sys.prefix) / "share" / "hotline" / "models"
+
+    @property
+    def effective_capacity(self) -> int:
+        return self.capacity or (os.cpu_count() or 1)
+
+
+def load(environ=None, config_file=None) -> TranscriptionSettings:
+    from journal_api.config import load_section
+
+    return load_section(TranscriptionSettings, "transcription", environ=environ, config_file=config_file)
