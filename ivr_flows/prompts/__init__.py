@@ -1,0 +1,73 @@
+"""The prompt catalogue: every prompt id the IVR plays, its Russian text, and where its WAV is found."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+CATALOGUE_FILE = Path(__file__).parent / "catalogue.yaml"
+ASTERISK_DIR = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    id: str
+    text: str
+    source: str  # asterisk | synth
+    speak: str  # what a synthesiser reads
+
+
+def load_catalogue_file(path: Path = CATALOGUE_FILE) -> dict[str, PromptInfo]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for pid, entry in (data.get("prompts") or {}).items():
+        if not isinstance(entry, dict) or not entry.get("text") or entry.get("source") not in ("asterisk", "synth"):
+            raise ValueError(f"{path}: prompt '{pid}' needs a text and a source (asterisk or synth)")
+        out[pid] = PromptInfo(pid, entry["text"], entry["source"], entry.get("speak") or entry["text"])
+    return out
+
+
+class Catalogue:
+    """``Catalogue(prompt_dirs).path(id)`` -> the 8 kHz mono 16-bit WAV of a prompt: the first of the directories
+    (in order, the Asterisk RU set last) that has ``<id>.wav``. ``text(id)`` -> its Russian text."""
+
+    def __init__(self, prompt_dirs: Iterable[str | Path] = (), catalogue_file: Path = CATALOGUE_FILE):
+        dirs = [Path(d) for d in prompt_dirs]
+        if ASTERISK_DIR not in dirs:
+            dirs.append(ASTERISK_DIR)
+        self.dirs = dirs
+        self.prompts = load_catalogue_file(catalogue_file)
+
+    def ids(self) -> set[str]:
+        return set(self.prompts)
+
+    def text(self, prompt_id: str) -> str:
+        return self.prompts[prompt_id].text
+
+    def texts(self, prompt_ids: Iterable[str]) -> str:
+        """The Russian text of a Play, e.g. for Twilio <Say>: the prompts' texts joined by spaces."""
+        return " ".join(self.prompts[p].text for p in prompt_ids if p in self.prompts)
+
+    def path(self, prompt_id: str) -> Path:
+        """Raises KeyError for an id the catalogue lacks and FileNotFoundError when no directory has its WAV (the
+        prompts were not built: run deploy/assets.d/10-prompts.sh)."""
+        if prompt_id not in self.prompts or ".." in prompt_id or prompt_id.startswith("/"):
+            raise KeyError(prompt_id)
+        for root in self.dirs:
+            candidate = root / f"{prompt_id}.wav"
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no WAV for prompt '{prompt_id}' in {', '.join(map(str, self.dirs))}; "
+                                "build the prompts with `python -m ivr_flows.build_prompts`")
+
+    def missing(self) -> list[str]:
+        """Prompt ids with no WAV in any directory."""
+        out = []
+        for pid in sorted(self.prompts):
+            try:
+                self.path(pid)
+            except FileNotFoundError:
+                out.append(pid)
+        return out
