@@ -1,0 +1,108 @@
+"""Audio helpers for the worker's loop: players, recorders that close cleanly, and a recorded segment that watches
+its own growing WAV file for silence (a few hundred bytes of numpy per tick: no heavy work on the loop)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import wave
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from recordings import spool
+
+from .endpoint import call_audio, make_player, make_recorder
+
+__all__ = ["call_audio", "player", "wav_length", "Recorder", "Segment"]
+
+VOICE_RMS = 400.0  # 16-bit RMS above which a 100 ms block counts as speech (phone line noise is far below)
+BLOCK = 1600  # bytes: 100 ms of 8 kHz 16-bit mono
+INITIAL_GRACE_S = 5.0  # a caller who has not started speaking yet gets at least this long
+
+
+@lru_cache(maxsize=4096)
+def _length(path: str, mtime: float) -> float:
+    with wave.open(path) as wav:
+        return wav.getnframes() / float(wav.getframerate())
+
+
+def wav_length(path: str) -> float:
+    return _length(path, os.path.getmtime(path))
+
+
+def player(paths: list[str]):
+    return make_player(paths)
+
+
+class Recorder:
+    """A pjsua2 recorder. ``close()`` destroys it, which writes the final WAV header."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.port = make_recorder(self.path)
+
+    def close(self) -> None:
+        if self.port is not None:
+            self.port = None  # the last reference: pjsua destroys the recorder and fixes the header
+            spool.fix_wav_header(self.path)
+
+
+class Segment:
+    """A Record action in progress: the recorder on the live WAV, and the end conditions."""
+
+    def __init__(self, path: Path, action):
+        self.action = action
+        self.recorder = Recorder(path)
+        self.started = time.monotonic()
+        self.offset = spool.HEADER
+        self.audio_s = 0.0  # audio seen so far
+        self.last_voice_s = None
+        self.next_check = 0.0
+
+    def check(self, now: float) -> str | None:
+        """``max``, ``silence`` or None; reads only the bytes written since the last check (every 200 ms)."""
+        if now - self.started >= self.action.max_s:
+            return "max"
+        if now < self.next_check:
+            return None
+        self.next_check = now + 0.2
+        try:
+            with open(self.recorder.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return None
+        usable = len(data) - len(data) % BLOCK
+        if usable:
+            samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32).reshape(-1, BLOCK // 2)
+            rms = np.sqrt((samples * samples).mean(axis=1))
+            loud = np.nonzero(rms > VOICE_RMS)[0]
+            if len(loud):
+                self.last_voice_s = self.audio_s + (loud[-1] + 1) * 0.1
+            self.audio_s += len(rms) * 0.1
+            self.offset += usable
+        since = self.last_voice_s if self.last_voice_s is not None else 0.0
+        grace = self.action.silence_s if self.last_voice_s is not None else max(self.action.silence_s,
+                                                                                INITIAL_GRACE_S)
+        if self.audio_s - since >= grace:
+            return "silence"
+        return None
+
+    def close(self, reason: str) -> float:
+        self.recorder.close()
+        duration = spool.wav_seconds(self.recorder.path)
+        spool.write_json(Path(self.recorder.path + ".done"), {"duration_s": round(duration, 2), "reason": reason})
+        return duration
+
+
+def rms(path: str | os.PathLike) -> float:
+    with wave.open(str(path)) as wav:
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32)
+    return float(np.sqrt((data * data).mean())) if len(data) else 0.0
+
+
+def describe(path) -> str:
+    return json.dumps({"path": str(path), "seconds": spool.wav_seconds(path)})

@@ -1,0 +1,27 @@
+"""The `[sip]` settings of the telephony workers (``HOTLINE_SIP_*`` environment variables win over the file)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    # Worker processes. 1: the worker listens on the public port itself (core setting ``sip_port``).
+    # More than 1: Kamailio listens on the public port and spreads calls over the workers.
+    workers: int = 1
+    host: str = "127.0.0.1"  # the address the public port and the workers bind to
+    max_calls: int = 4  # per worker; the pjsua2 wheel cannot hold more
+    worker_port_base: int = 0  # workers' private SIP ports (base + i); 0: free ports picked at start
+    rtp_port_base: int = 0  # RTP ports (base + 100 * i ...); 0: free ranges picked at start
+    flow: str = "default"  # the IVR flow: a name known to ivr_flows or a path to a YAML file
+    did: str = ""  # the dialled number assumed when the To header carries none
+    dispatcher_uri: str = ""  # where option 0 transfers to ("dispatchers"); empty: the staff registered at Kamailio
+    retention_days: int = 365  # spooled and stored recordings older than this are deleted by the retention job
+    live_queue: str = ""  # Redis list suffix for live audio announcements; empty: the core queue name
+    kamailio_bin: str = "/usr/sbin/kamailio"
+    trunk_registrar: str = ""  # e.g. "sip:sip.provider.ru"; empty: no trunk registration
+    trunk_username: str = ""
+    trunk_password: str = ""
+    busy_retry_after: int = 30  # seconds in Retry-After when every worker is busy
+    drain_seconds: float = 120.0  # SIGTERM: how long calls in progress may go on before they are hung up
+    log_level: int = 1  # pjsip's own log level (0-6) on stderr

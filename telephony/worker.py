@@ -1,0 +1,285 @@
+"""A telephony worker: one process, one pjsua2 Endpoint, at most ``max_calls`` calls, one loop.
+
+The loop: ``libHandleEvents`` (pjsua's callbacks run inside it and only queue events), then the queued events,
+then the journal thread's answers, then every call's deadlines. Run by the supervisor (``hotline sip``) as
+``python -m telephony.worker --index I --port P --rtp-port R``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import socket
+import time
+from datetime import datetime, timezone
+
+import pjsua2 as pj
+
+from journal_api.config import load_section, load_settings
+from recordings import spool
+
+from . import endpoint as ep_mod
+from .journal import Journal, caller_phone, dialled_number
+from .session import Session, new_call_uuid
+from .settings import SipSettings
+
+log = logging.getLogger("telephony.worker")
+REPLAY_EVERY_S = 10.0
+PURGE_EVERY_S = 3600.0
+
+
+class Worker:
+    def __init__(self, settings, sip: SipSettings, *, index: int, host: str, port: int, rtp_port: int,
+                 log_rejected: bool = True, flow=None, prompt_path=None, container=None):
+        self.settings, self.sip, self.index = settings, sip, index
+        self.host, self.port, self.rtp_port = host, port, rtp_port
+        self.log_rejected = log_rejected
+        self.pid = os.getpid()
+        self.name = f"{socket.gethostname()}/w{index}:{port}"
+        self.dirs = spool.spool_dirs(settings.data_dir)
+        self.journal = Journal(settings, settings.data_dir, worker=self.name, container=container)
+        self.journal._live_queue = sip.live_queue
+        self.events = ep_mod.Events()
+        self.sessions: dict[str, Session] = {}
+        self.calls: dict[str, pj.Call] = {}  # every pjsua2 Call we hold, by key: dropping one ends it with 603
+        self.legs: dict[str, Session] = {}  # transfer legs -> the session that dialled them
+        self.other: dict[str, pj.Call] = {}  # calls refused while draining, kept until they end
+        self.draining = False
+        self.stop_at = None
+        self._flow, self._prompt_path = flow, prompt_path
+        self._replaying = False
+
+    # -- IVR -------------------------------------------------------------------------------------------------
+    def load_ivr(self) -> None:
+        from ivr_flows import load_flow, step
+        from ivr_flows.prompts import Catalogue
+
+        self._step = step
+        if self._flow is None:
+            self._flow = load_flow(self.sip.flow)
+        if self._prompt_path is None:
+            self._prompt_path = catalogue_for(Catalogue, self.settings).path
+
+    def step(self, state, event):
+        return self._step(self._flow, state, event)
+
+    def prompt_path(self, prompt_id: str):
+        return self._prompt_path(prompt_id)
+
+    def resolve_target(self, target: str) -> str:
+        if target == "dispatchers":
+            return self.sip.dispatcher_uri
+        return target
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        self.load_ivr()
+        self.ep, self.acc = ep_mod.create_endpoint(
+            self.events, host=self.host, port=self.port, rtp_port=self.rtp_port, rtp_range=40,
+            max_calls=self.sip.max_calls, log_level=self.sip.log_level, user_agent=f"hotline-{self.index}")
+        signal.signal(signal.SIGTERM, lambda *_: self.drain())
+        signal.signal(signal.SIGINT, lambda *_: self.drain())
+        self.journal.submit(None, "replay", self.journal.replay)
+        self._replaying = True
+        next_replay, next_purge = time.monotonic() + REPLAY_EVERY_S, time.monotonic() + 60
+        ready = self.dirs["root"] / f"worker-{self.index}.ready"
+        ready.write_text(f"{self.pid} {self.host}:{self.port}\n")
+        log.info("worker %s listening on %s:%d (RTP %d+)", self.index, self.host, self.port, self.rtp_port)
+        try:
+            while True:
+                self.ep.libHandleEvents(10)
+                self.handle_events()
+                self.handle_results()
+                now = time.monotonic()
+                for session in list(self.sessions.values()):
+                    session.tick(now)
+                if now >= next_replay and not self._replaying:
+                    self._replaying, next_replay = True, now + REPLAY_EVERY_S
+                    self.journal.submit(None, "replay", self.journal.replay)
+                if now >= next_purge:
+                    next_purge = now + PURGE_EVERY_S
+                    self.journal.submit(None, "purge", spool.purge, self.settings.data_dir,
+                                        retention_days=self.sip.retention_days)
+                if self.draining and self.done_draining(now):
+                    break
+        finally:
+            ready.unlink(missing_ok=True)
+            self.shutdown()
+        return 0
+
+    def drain(self) -> None:
+        if not self.draining:
+            log.info("worker %s draining (%d calls)", self.index, len(self.sessions))
+            self.draining = True
+            self.stop_at = time.monotonic() + self.sip.drain_seconds
+
+    def done_draining(self, now: float) -> bool:
+        if not self.sessions and not self.legs:
+            return True
+        if now >= self.stop_at:
+            self.ep.hangupAllCalls()
+            self.stop_at = now + 5.0
+        return False
+
+    def shutdown(self) -> None:
+        self.ep.hangupAllCalls()
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end and (self.sessions or self.legs):
+            self.ep.libHandleEvents(10)
+            self.handle_events()
+        self.journal.close()  # waits for the recordings being stored
+        self.sessions.clear()
+        self.legs.clear()
+        self.calls.clear()
+        self.other.clear()
+        self.acc.shutdown()
+        self.ep.libDestroy()
+
+    # -- pjsua events ----------------------------------------------------------------------------------------
+    def handle_events(self) -> None:
+        for item in self.events.drain():
+            kind = item[0]
+            try:
+                getattr(self, "on_" + kind)(*item[1:])
+            except Exception:
+                log.exception("worker %s: handling %s failed", self.index, item)
+
+    def on_incoming(self, key: str) -> None:
+        call = self.acc.incoming.pop(key)
+        if self.draining:
+            self.other[key] = call
+            call.answer(ep_mod.call_param(503, "Shutting down", Retry_After=self.sip.busy_retry_after))
+            return
+        info = call.getInfo()
+        caller_raw = _user(info.remoteUri)
+        details = {"call_uuid": key, "sip_call_id": info.callIdString, "caller_raw": caller_raw,
+                   "from_number": caller_phone(info.remoteUri) or (caller_raw or "anonymous")[:32],
+                   "to_number": dialled_number(info.localUri, self.sip.did),
+                   "arrived_at": datetime.now(timezone.utc).isoformat()}
+        self.calls[key] = call
+        self.sessions[key] = Session(self, call, details)
+        call.answer(ep_mod.call_param(200))
+        self.journal.submit(key, "open", self.journal.open_call,
+                            {**details, "arrived_at": datetime.fromisoformat(details["arrived_at"])})
+
+    def on_state(self, key: str, state: int, code: int, reason: str) -> None:
+        if key in self.legs:
+            self.on_leg_state(key, state, code)
+            return
+        if state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.other.pop(key, None)
+            session = self.sessions.get(key)
+            if session is not None:
+                session.on_disconnected(code, reason)
+
+    def on_media(self, key: str) -> None:
+        if key in self.legs:
+            session = self.legs[key]
+            if session.bridged is self.calls.get(key):
+                session.on_transfer_state(True)  # media arrived after the answer: bridge now
+            return
+        session = self.sessions.get(key)
+        if session is not None:
+            session.on_media()
+
+    def on_dtmf(self, key: str, digit: str, method: int) -> None:
+        session = self.sessions.get(key)
+        if session is not None and not session.hung_up:
+            session.on_digit(digit)
+
+    def on_rejected(self, call_id, remote: str, local: str, status: int, reason: str) -> None:
+        log.info("worker %s refused a call from %s: %s %s", self.index, remote, status, reason)
+        if status == 486 and self.log_rejected:
+            info = {"sip_call_id": "", "from_number": caller_phone(remote) or (_user(remote) or "anonymous")[:32],
+                    "to_number": dialled_number(local, self.sip.did), "status": "over_capacity"}
+            self.journal.submit(None, "missed", self.journal.missed, info)
+
+    # -- transfer legs ---------------------------------------------------------------------------------------
+    def dial(self, session: Session, uri: str):
+        if not uri:
+            return None
+        key = new_call_uuid()
+        call = ep_mod.Call(self.acc, self.events, key=key)
+        try:
+            call.makeCall(uri, ep_mod.call_param())
+        except pj.Error as exc:
+            log.warning("transfer to %s failed: %s", uri, exc.info())
+            return None
+        self.calls[key], self.legs[key] = call, session
+        return call
+
+    def on_leg_state(self, key: str, state: int, code: int) -> None:
+        session, call = self.legs[key], self.calls.get(key)
+        if state == pj.PJSIP_INV_STATE_CONFIRMED:
+            session.on_transfer_state(True)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.legs.pop(key, None)
+            self.calls.pop(key, None)
+            if session.bridged is call:
+                session.bridged = None
+                if not session.hung_up:
+                    self.hangup(session.call)
+            else:
+                session.on_transfer_state(False)
+
+    def hangup(self, call) -> None:
+        try:
+            call.hangup(ep_mod.call_param())
+        except pj.Error:
+            pass  # already gone
+
+    def release(self, session: Session) -> None:
+        self.sessions.pop(session.key, None)
+        self.calls.pop(session.key, None)
+
+    # -- journal answers -------------------------------------------------------------------------------------
+    def handle_results(self) -> None:
+        while not self.journal.results.empty():
+            key, kind, payload = self.journal.results.get_nowait()
+            if kind in ("replay", "purge"):
+                self._replaying = False if kind == "replay" else self._replaying
+                continue
+            session = self.sessions.get(key)
+            if session is None:
+                continue
+            if kind == "open":
+                session.on_opened(payload)
+            elif kind == "invoke":
+                session.on_invoke_result(payload)
+
+
+def _user(uri: str) -> str | None:
+    match = re.search(r"sips?:([^@;>]+)@", uri or "")
+    return match.group(1) if match else None
+
+
+def catalogue_for(catalogue_cls, settings):
+    """The prompt catalogue the IVR uses (ivr_flows decides where its prompts live)."""
+    from ivr_flows import prompts
+
+    factory = getattr(prompts, "default_catalogue", None) or getattr(prompts, "catalogue_for", None)
+    if factory is not None:
+        return factory(settings)
+    return catalogue_cls()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="telephony.worker")
+    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--rtp-port", type=int, required=True)
+    parser.add_argument("--no-log-rejected", action="store_true", help="Kamailio in front logs the busy calls")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s sip-w{args.index} %(levelname)s %(message)s")
+    settings = load_settings()
+    sip = load_section(SipSettings, "sip")
+    worker = Worker(settings, sip, index=args.index, host=args.host or sip.host, port=args.port,
+                    rtp_port=args.rtp_port, log_rejected=not args.no_log_rejected)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
