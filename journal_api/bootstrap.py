@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Callable
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from recordings.store import BlobStore
 from .config import Settings, load_settings
 from .rules import load_calendar
 from .service.assignment import AssignmentService
+from .service.calls import CallService
 from .service.deadlines import DeadlinePolicy, RulesPolicy
 from .service.imports import ImportService
 from .service.links import LinkService
@@ -42,6 +44,10 @@ class Container:
     schedules: ScheduleService
     rules: RuleService
     links: LinkService
+
+    @cached_property
+    def calls(self) -> CallService:  # calls, recordings and the IVR's facade (issue 4)
+        return CallService(self.uow, self.requests, self.blobs)
 
     def dispose(self) -> None:
         self.engine.dispose()

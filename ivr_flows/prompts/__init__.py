@@ -29,6 +29,25 @@ def load_catalogue_file(path: Path = CATALOGUE_FILE) -> dict[str, PromptInfo]:
     return out
 
 
+def journal_text(key: str, path: Path = CATALOGUE_FILE) -> str:
+    """A Russian text the journal writes on the IVR's behalf (``texts:`` in catalogue.yaml)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return (data.get("texts") or {})[key]
+
+
+def catalogue_for(settings=None, org_code: str | None = None) -> "Catalogue":
+    """The catalogue a worker uses: the organisation's recordings, the synthesised prompts, the Asterisk RU set
+    (``settings``: the core Settings, for its data_dir; the [ivr] section decides the rest)."""
+    from ..settings import load_ivr_settings
+
+    ivr = load_ivr_settings()
+    data_dir = getattr(settings, "data_dir", "./var")
+    return Catalogue(ivr.prompt_dirs(data_dir, org_code))
+
+
+default_catalogue = catalogue_for
+
+
 class Catalogue:
     """``Catalogue(prompt_dirs).path(id)`` -> the 8 kHz mono 16-bit WAV of a prompt: the first of the directories
     (in order, the Asterisk RU set last) that has ``<id>.wav``. ``text(id)`` -> its Russian text."""

@@ -1,0 +1,137 @@
+"""Reading calls and recordings: the API's list (filters, cursor paging), one call with its recordings and its
+request, and the audio of a recording (every listen goes to the audit log)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+import sqlalchemy as sa
+
+from ..domain.errors import NotFound, ValidationError
+from ..domain.events import Actor
+from ..storage import tables as t
+from ..storage import tables_calls as tc
+from .queries import decode_cursor, encode_cursor
+
+PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+           "30d": timedelta(days=30)}
+
+
+@dataclass
+class CallFilter:
+    from_number: str | None = None  # a substring of the caller's number
+    to_number: str | None = None
+    status: str | None = None
+    period: str | None = None  # 1h | 24h | 7d | 30d: arrived within it
+    since: datetime | None = None
+    until: datetime | None = None
+    has_request: bool | None = None
+    callback: str | None = None  # pending | done
+
+
+@dataclass
+class CallPage:
+    items: list[dict]
+    next_cursor: str | None
+
+
+class CallQueries:
+    """Mixed into CallService (``self.uow``, ``self.blobs``)."""
+
+    def list_calls(self, org_id: int, f: CallFilter, *, cursor: str | None = None, limit: int = 50) -> CallPage:
+        c = tc.calls.c
+        stmt = sa.select(tc.calls, t.requests.c.number.label("request_number")) \
+            .outerjoin(t.requests, t.requests.c.id == c.request_id).where(c.org_id == org_id)
+        if f.from_number:
+            stmt = stmt.where(c.from_number.contains(f.from_number, autoescape=True))
+        if f.to_number:
+            stmt = stmt.where(c.to_number.contains(f.to_number, autoescape=True))
+        if f.status:
+            stmt = stmt.where(c.status == f.status)
+        if f.period:
+            if f.period not in PERIODS:
+                raise ValidationError(f"period must be one of {', '.join(PERIODS)}", field="period")
+            with self.uow() as uow:
+                now = uow.clock()
+            stmt = stmt.where(c.arrived_at >= now - PERIODS[f.period])
+        if f.since:
+            stmt = stmt.where(c.arrived_at >= f.since)
+        if f.until:
+            stmt = stmt.where(c.arrived_at < f.until)
+        if f.has_request is not None:
+            stmt = stmt.where(c.request_id.is_not(None) if f.has_request else c.request_id.is_(None))
+        if f.callback == "pending":
+            stmt = stmt.where(c.callback_reason.is_not(None), c.callback_done_at.is_(None))
+        elif f.callback == "done":
+            stmt = stmt.where(c.callback_done_at.is_not(None))
+        elif f.callback:
+            raise ValidationError("callback must be pending or done", field="callback")
+        if cursor:
+            try:
+                key, last_id = decode_cursor(cursor)
+            except Exception:
+                raise ValidationError("The cursor is not valid; start from the first page.", field="cursor") from None
+            stmt = stmt.where(sa.or_(c.arrived_at < key, sa.and_(c.arrived_at == key, c.id < last_id)))
+        stmt = stmt.order_by(c.arrived_at.desc(), c.id.desc()).limit(limit + 1)
+        with self.uow() as uow:
+            rows = uow.session.execute(stmt).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [_call_dict(row) for row in rows]
+        nxt = encode_cursor(rows[-1].arrived_at, rows[-1].id) if more and rows else None
+        return CallPage(items, nxt)
+
+    def get_call(self, org_id: int, call_id: int) -> dict:
+        c = tc.calls.c
+        with self.uow() as uow:
+            row = uow.session.execute(
+                sa.select(tc.calls, t.requests.c.number.label("request_number"))
+                .outerjoin(t.requests, t.requests.c.id == c.request_id)
+                .where(c.org_id == org_id, c.id == call_id)).one_or_none()
+            if row is None:
+                raise NotFound(f"Call {call_id} does not exist in your organisation.")
+            recs = uow.session.execute(sa.select(tc.recordings).where(tc.recordings.c.call_id == call_id)
+                                       .order_by(tc.recordings.c.id)).all()
+        out = _call_dict(row)
+        out["recordings"] = [recording_dict(r) for r in recs]
+        return out
+
+    def recordings_of_request(self, org_id: int, request_id: int) -> list[dict]:
+        r = tc.recordings.c
+        with self.uow() as uow:
+            rows = uow.session.execute(sa.select(tc.recordings).where(r.org_id == org_id, r.request_id == request_id)
+                                       .order_by(r.id)).all()
+        return [recording_dict(row) for row in rows]
+
+    def open_recording(self, org_id: int, recording_id: int, actor: Actor) -> tuple[dict, BinaryIO]:
+        """The recording's facts and an open stream of its audio. A technician may listen only to recordings of
+        requests assigned to him. Every listen is written to the audit log."""
+        r = tc.recordings.c
+        with self.uow() as uow:
+            row = uow.session.execute(
+                sa.select(tc.recordings, t.requests.c.assignee_id)
+                .outerjoin(t.requests, t.requests.c.id == r.request_id)
+                .where(r.org_id == org_id, r.id == recording_id)).one_or_none()
+            if row is None or (actor.role == "technician" and row.assignee_id != actor.id):
+                raise NotFound(f"Recording {recording_id} does not exist in your organisation.")
+            uow.audit(org_id, actor, "recording", recording_id, "listen",
+                      {"call_id": row.call_id, "request_id": row.request_id, "kind": row.kind})
+            uow.commit()
+        return recording_dict(row), self.blobs.open(row.blob_key)
+
+
+def recording_dict(row) -> dict:
+    return {"id": row.id, "call_id": row.call_id, "request_id": row.request_id, "kind": row.kind,
+            "sha256": row.sha256, "size": row.size, "duration_s": round(float(row.duration_s), 3),
+            "format": row.format, "sample_rate": row.sample_rate, "created_at": row.created_at}
+
+
+def _call_dict(row) -> dict:
+    return {"id": row.id, "sip_call_id": row.sip_call_id, "call_uuid": row.call_uuid, "direction": row.direction,
+            "from_number": row.from_number, "to_number": row.to_number, "arrived_at": row.arrived_at,
+            "answered_at": row.answered_at, "ended_at": row.ended_at, "status": row.status,
+            "hangup_cause": row.hangup_cause, "ivr_path": row.ivr_path or [], "digits": row.digits or [],
+            "request_id": row.request_id, "request_number": row.request_number, "worker": row.worker,
+            "callback_reason": row.callback_reason, "callback_due_at": row.callback_due_at,
+            "callback_done_at": row.callback_done_at}

@@ -1,0 +1,307 @@
+"""Calls, recordings and the IVR's facade onto the journal (issue 4, contracts §B).
+
+The telephony workers call these methods off their event loop. Requests are registered through RequestService
+(channel "phone"), never around it. Every write is idempotent where a worker may replay it from its spool: a call
+is opened once per call_uuid, a call registers at most one request, a recording is stored once per call, kind and
+checksum, and a callback task is set once per call."""
+from __future__ import annotations
+
+import json
+import wave
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from ivr_flows.prompts import journal_text
+from recordings.store import BlobStore
+
+from ..catalogue import label
+from ..domain import calls as d
+from ..domain.errors import NotFound, UnknownReference, ValidationError
+from ..domain.events import Actor, DomainEvent
+from ..domain.phones import maybe_phone
+from ..storage import tables as t
+from ..storage import tables_calls as tc
+from .call_queries import CallQueries
+from .requests import NewRequest, RequestService
+from .uow import UnitOfWork
+
+IVR = Actor(kind="system", role="system", name="IVR")
+MAX_RECORDING_BYTES = 2 ** 31
+
+
+class CallService(CallQueries):
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], requests: RequestService, blobs: BlobStore):
+        self.uow = uow_factory
+        self.requests = requests
+        self.blobs = blobs
+
+    # -- the call's life -------------------------------------------------------------------------------------------
+    def resolve_org(self, did: str | None) -> int | None:
+        """The organisation whose settings list the dialled number in "dids"; else the one marked
+        "hotline_default": true; else the only organisation there is; else None."""
+        with self.uow() as uow:
+            rows = uow.session.execute(sa.select(t.organisations.c.id, t.organisations.c.settings)
+                                       .order_by(t.organisations.c.id)).all()
+        parsed = [(row.id, _settings(row.settings)) for row in rows]
+        for org_id, settings in parsed:
+            if d.did_matches(did, settings.get("dids")):
+                return org_id
+        for org_id, settings in parsed:
+            if settings.get("hotline_default"):
+                return org_id
+        return parsed[0][0] if len(parsed) == 1 else None
+
+    def open_call(self, *, org_id: int, sip_call_id: str | None, call_uuid: str | None, from_number: str | None,
+                  to_number: str | None, arrived_at: datetime, worker: str | None = None,
+                  direction: str = "in") -> int:
+        with self.uow() as uow:
+            if call_uuid:
+                found = uow.session.scalar(sa.select(tc.calls.c.id).where(tc.calls.c.call_uuid == call_uuid))
+                if found is not None:
+                    return found
+            call_id = uow.session.execute(sa.insert(tc.calls).values(
+                org_id=org_id, sip_call_id=sip_call_id, call_uuid=call_uuid, direction=direction,
+                from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=arrived_at,
+                status="ringing", worker=_clip(worker, 64)).returning(tc.calls.c.id)).scalar_one()
+            uow.commit()
+            return call_id
+
+    def answered(self, call_id: int, at: datetime) -> None:
+        with self.uow() as uow:
+            uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id, tc.calls.c.answered_at.is_(None))
+                                .values(answered_at=at, status="answered"))
+            uow.commit()
+
+    def ended(self, call_id: int, *, at: datetime, status: str, hangup_cause: str | None = None,
+              ivr_path=None, digits=None) -> None:
+        """Close a call. A missed or abandoned call from a number one can call back gets a callback task."""
+        d.check_status(status)
+        with self.uow() as uow:
+            call = _call(uow, call_id, for_update=True)
+            uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(
+                ended_at=at, status=status, hangup_cause=_clip(hangup_cause, 64),
+                ivr_path=list(ivr_path or []), digits=list(digits or [])))
+            if status in d.CALLBACK_STATUSES and call.request_id is None:
+                self._set_callback(uow, call, status, at)
+            uow.commit()
+
+    def missed(self, *, org_id: int, sip_call_id: str | None, from_number: str | None, to_number: str | None,
+               at: datetime, status: str = "over_capacity", hangup_cause: str | None = None) -> int:
+        """A call nobody answered (every worker busy, or it rang out): logged, with a callback task (ПП 416)."""
+        d.check_status(status)
+        with self.uow() as uow:
+            call_id = uow.session.execute(sa.insert(tc.calls).values(
+                org_id=org_id, sip_call_id=sip_call_id, direction="in", from_number=_clip(from_number, 64),
+                to_number=_clip(to_number, 64), arrived_at=at, ended_at=at, status=status,
+                hangup_cause=_clip(hangup_cause or status, 64)).returning(tc.calls.c.id)).scalar_one()
+            self._set_callback(uow, _call(uow, call_id), status, at)
+            uow.commit()
+            return call_id
+
+    # -- what the IVR asks -----------------------------------------------------------------------------------------
+    def lookup_caller(self, org_id: int, phone: str | None) -> dict | None:
+        """A known resident's place: {"building_id", "apartment", "address"} when the phone names exactly one."""
+        with self.uow() as uow:
+            region = uow.session.scalar(sa.select(t.organisations.c.phone_region)
+                                        .where(t.organisations.c.id == org_id)) or "RU"
+            try:
+                phone = maybe_phone(phone, region=region)
+            except ValidationError:
+                return None
+            if phone is None:
+                return None
+            r, b = t.residents.c, t.buildings.c
+            rows = uow.session.execute(
+                sa.select(r.building_id, r.apartment, b.street, b.house, b.korpus)
+                .join(t.buildings, b.id == r.building_id)
+                .where(r.org_id == org_id, r.phone == phone, b.active.is_(True))).all()
+        places = {(row.building_id, row.apartment) for row in rows}
+        if len(places) != 1 or rows[0].apartment is None:
+            return None
+        row = rows[0]
+        return {"building_id": row.building_id, "apartment": row.apartment,
+                "address": d.address_text(row.street, row.house, row.korpus)}
+
+    def buildings_for_apartment(self, org_id: int, apartment: int) -> list[dict]:
+        """The organisation's active buildings that have such an apartment number (by their apartment count)."""
+        b = t.buildings.c
+        with self.uow() as uow:
+            rows = uow.session.execute(
+                sa.select(b.id, b.street, b.house, b.korpus).where(
+                    b.org_id == org_id, b.active.is_(True), b.apartments >= int(apartment), int(apartment) >= 1)
+                .order_by(b.id)).all()
+        return [{"building_id": row.id, "address": d.address_text(row.street, row.house, row.korpus),
+                 "house": row.house, "house_number": d.house_number(row.house)} for row in rows]
+
+    def register_from_call(self, call_id: int, *, work_type: str | None = None, emergency: bool = False,
+                           apartment: int | None = None, building_id: int | None = None,
+                           description: str | None = None) -> dict:
+        """Register the call's request (once: a second call returns the first). A work type or building the journal
+        refuses is dropped rather than losing the request; the dispatcher completes it."""
+        with self.uow() as uow:
+            call = _call(uow, call_id)
+        if call.request_id is not None:
+            return self._registered(call.org_id, call.request_id)
+        data = NewRequest(description=description or journal_text("description_pending"),
+                          work_type=work_type or "other", urgency="emergency" if emergency else None,
+                          channel="phone", caller_phone=_phone_or_none(call.from_number),
+                          building_id=building_id, apartment=apartment if building_id else None,
+                          answered_at=call.answered_at)
+        request = None
+        for _ in range(3):
+            try:
+                request = self.requests.register(call.org_id, IVR, data)
+                break
+            except UnknownReference as exc:
+                if exc.field == "work_type" and data.work_type != "other":
+                    data.work_type = "other"
+                elif data.building_id is not None:
+                    data.building_id, data.apartment = None, None
+                else:
+                    raise
+            except ValidationError:
+                if data.building_id is None and data.apartment is None:
+                    raise
+                data.building_id, data.apartment = None, None
+        with self.uow() as uow:
+            uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(request_id=request.id))
+            uow.session.execute(sa.update(tc.recordings).where(
+                tc.recordings.c.call_id == call_id, tc.recordings.c.request_id.is_(None)).values(request_id=request.id))
+            uow.commit()
+        return self._registered(call.org_id, request.id)
+
+    def request_status(self, org_id: int, number: int) -> dict | None:
+        q = t.requests.c
+        with self.uow() as uow:
+            row = uow.session.execute(sa.select(q.status, q.due_at, t.organisations.c.timezone)
+                                      .join(t.organisations, t.organisations.c.id == q.org_id)
+                                      .where(q.org_id == org_id, q.number == int(number))).one_or_none()
+        if row is None:
+            return None
+        return {"status": row.status, "status_text": label("statuses", row.status),
+                "due_local": _local(row.due_at, row.timezone)}
+
+    def callback_task(self, call_id: int, *, reason: str) -> dict:
+        """ПП 416: a callback or a voice message a dispatcher must deal with within 10 minutes."""
+        if reason not in d.CALLBACK_REASONS:
+            raise ValidationError(f"'{reason}' is not a callback reason; use one of: {', '.join(d.CALLBACK_REASONS)}",
+                                  field="reason")
+        with self.uow() as uow:
+            call = _call(uow, call_id, for_update=True)
+            due = self._set_callback(uow, call, reason, uow.clock())
+            uow.commit()
+        return {"call_id": call_id, "reason": reason if call.callback_reason is None else call.callback_reason,
+                "due_at": due}
+
+    def callback_done(self, org_id: int, call_id: int, actor: Actor) -> None:
+        with self.uow() as uow:
+            call = _call(uow, call_id, for_update=True, org_id=org_id)
+            if call.callback_reason is None:
+                raise ValidationError(f"Call {call_id} has no callback task.", field="call_id")
+            if call.callback_done_at is None:
+                now = uow.clock()
+                uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(callback_done_at=now))
+                uow.audit(org_id, actor, "call", call_id, "callback_done", {"at": now})
+                uow.commit()
+
+    # -- recordings ------------------------------------------------------------------------------------------------
+    def attach_recording(self, *, call_id: int, kind: str, path: str | Path, request_id: int | None = None) -> int:
+        """Store a WAV in the BlobStore with its checksum, duration and format, linked to the call and its request;
+        emits "recording.stored". Storing the same audio again returns the first recording."""
+        if kind not in d.RECORDING_KINDS:
+            raise ValidationError(f"'{kind}' is not a recording kind; use one of: {', '.join(d.RECORDING_KINDS)}",
+                                  field="kind")
+        duration, rate, fmt = _wav_facts(Path(path))
+        with open(path, "rb") as fh:
+            blob = self.blobs.put(fh, max_bytes=MAX_RECORDING_BYTES)
+        with self.uow() as uow:
+            call = _call(uow, call_id)
+            request_id = request_id or call.request_id
+            r = tc.recordings.c
+            found = uow.session.scalar(sa.select(r.id).where(r.call_id == call_id, r.kind == kind,
+                                                             r.sha256 == blob.sha256))
+            if found is not None:
+                return found
+            rec_id = uow.session.execute(sa.insert(tc.recordings).values(
+                org_id=call.org_id, call_id=call_id, request_id=request_id, kind=kind, blob_key=blob.key,
+                sha256=blob.sha256, size=blob.size, duration_s=duration, format=fmt, sample_rate=rate,
+                created_at=uow.clock()).returning(r.id)).scalar_one()
+            uow.emit(DomainEvent("recording.stored", call.org_id, request_id,
+                                 {"recording_id": rec_id, "call_id": call_id, "request_id": request_id,
+                                  "kind": kind}))
+            uow.commit()
+            return rec_id
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+    def _set_callback(self, uow: UnitOfWork, call, reason: str, at: datetime) -> datetime | None:
+        if call.callback_reason is not None:
+            return call.callback_due_at
+        if _phone_or_none(call.from_number) is None:  # anonymous: nobody to call back
+            return None
+        due = d.callback_due(at)
+        uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call.id)
+                            .values(callback_reason=reason, callback_due_at=due))
+        uow.emit(DomainEvent("call.callback_requested", call.org_id, call.request_id,
+                             {"call_id": call.id, "reason": reason, "due_at": due,
+                              "from_number": call.from_number}))
+        return due
+
+    def _registered(self, org_id: int, request_id: int) -> dict:
+        q = t.requests.c
+        with self.uow() as uow:
+            row = uow.session.execute(sa.select(q.number, q.status, q.due_at, t.organisations.c.timezone)
+                                      .join(t.organisations, t.organisations.c.id == q.org_id)
+                                      .where(q.id == request_id)).one()
+        return {"request_id": request_id, "number": row.number, "status": row.status, "due_at": row.due_at,
+                "due_local": _local(row.due_at, row.timezone)}
+
+
+def _call(uow: UnitOfWork, call_id: int, *, for_update: bool = False, org_id: int | None = None):
+    stmt = sa.select(tc.calls).where(tc.calls.c.id == call_id)
+    if org_id is not None:
+        stmt = stmt.where(tc.calls.c.org_id == org_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = uow.session.execute(stmt).one_or_none()
+    if row is None:
+        raise NotFound(f"Call {call_id} does not exist.")
+    return row
+
+
+def _settings(value) -> dict:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
+def _local(at: datetime | None, tz: str) -> datetime | None:
+    return at.astimezone(ZoneInfo(tz)) if at is not None else None
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value[:length] if isinstance(value, str) else value
+
+
+def _phone_or_none(raw: str | None) -> str | None:
+    try:
+        return maybe_phone(raw)
+    except ValidationError:
+        return None
+
+
+def _wav_facts(path: Path) -> tuple[float, int, str]:
+    """(duration_s, sample_rate, format) of a WAV; a header left unfinished by a dropped call is read from the size
+    of the data that follows it (8 kHz 16-bit mono assumed, as the workers write)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate, frames, width, channels = w.getframerate(), w.getnframes(), w.getsampwidth(), w.getnchannels()
+        if frames > 0:
+            return frames / float(rate), rate, f"wav/pcm_s{8 * width}le" + ("" if channels == 1 else f"x{channels}")
+    except (wave.Error, EOFError):
+        pass
+    size = max(0, path.stat().st_size - 44)
+    return size / 16000.0, 8000, "wav/pcm_s16le"
