@@ -22,6 +22,7 @@ from .service.requests import RequestService
 from .service.rules import RuleService
 from .service.schedules import ScheduleService
 from .service.tokens import TokenService
+from .service.transcripts import TranscriptService
 from .service.uow import MemoryPublisher, Publisher, UnitOfWork
 from .storage.db import make_engine, make_session_factory
 from .storage.mapping import start_mappers
@@ -48,6 +49,10 @@ class Container:
     @cached_property
     def calls(self) -> CallService:  # calls, recordings and the IVR's facade (issue 4)
         return CallService(self.uow, self.requests, self.blobs)
+
+    @cached_property
+    def transcripts(self) -> TranscriptService:  # transcripts and the "asr" fill of requests (issue 5)
+        return TranscriptService(self.uow, self.requests)
 
     def dispose(self) -> None:
         self.engine.dispose()
