@@ -1,7 +1,7 @@
 """The Flask application factory."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask
 
 from .bootstrap import Container, bootstrap
 from .config import Settings
@@ -20,7 +20,9 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 
     register_error_handlers(app)
     app.register_blueprint(create_blueprint())
-    app.add_url_rule("/", "index", lambda: render_template("index.html"))
+    from .console import register as register_console
+
+    register_console(app)  # the console's sign-in page is the landing page at /
 
     from .plugins import call_all
 

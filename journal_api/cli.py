@@ -243,7 +243,10 @@ def _plug() -> None:
     """Add the commands of the packages that build on the journal (``hotline.plugins`` entry points), once."""
     global _plugged
     if not _plugged:
+        from .console.cli import register as console_commands
         from .plugins import call_all
+
+        console_commands(cli)
 
         call_all("commands", cli)
         _plugged = True

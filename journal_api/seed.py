@@ -53,6 +53,8 @@ def seed_demo(c: Container, data: dict | None = None, *, today: date | None = No
     first_day = _week_start(datetime.now(org.tz).date() if today is None else today)
     _absences(c, org, data["absences"], staff, first_day, report)
     _shifts(c, org, data, staff, first_day, report)
+    from .service.console_auth import seed_demo_logins  # the console's demo logins (issue 7)
+    seed_demo_logins(c, org.code, staff, report)
     return report
 
 

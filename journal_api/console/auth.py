@@ -1,0 +1,96 @@
+"""Sign-in and sign-out; ``signed_in(*roles)`` guards every console page (organisation and role)."""
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, g, redirect, render_template, request, session, url_for
+
+from ..domain.errors import DomainError
+from ..service.console_auth import ConsoleAuth
+from . import container, ru_error
+
+STAFF = ("dispatcher", "manager", "admin")
+MANAGERS = ("manager", "admin")
+
+
+def auth_service() -> ConsoleAuth:
+    c = container()
+    service = c.__dict__.get("_console_auth")
+    if service is None:
+        service = c.__dict__["_console_auth"] = ConsoleAuth(c.uow, c.clock)
+    return service
+
+
+def current_user():
+    if "user" not in g:
+        uid, epoch = session.get("uid"), session.get("epoch")
+        g.user = auth_service().load(uid, epoch) if isinstance(uid, int) and isinstance(epoch, int) else None
+    return g.user
+
+
+def signed_in(*roles: str):
+    roles = roles or STAFF
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            if user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return guarded
+    return decorate
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: an open redirect after sign-in would be a phishing aid."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("console.board")
+    return target
+
+
+def routes(bp) -> None:
+    @bp.route("/")
+    def home():
+        """The landing page: the sign-in form (and where the API is), or the board once signed in."""
+        if current_user():
+            return redirect(url_for("console.board"))
+        return render_template("login.html", error=None, next="", org=_default_org(), login="", landing=True)
+
+    @bp.route("/login", methods=["GET", "POST"])
+    def login():
+        error = None
+        if request.method == "POST":
+            try:
+                user = auth_service().authenticate(request.form.get("org", ""), request.form.get("login", ""),
+                                                   request.form.get("password", ""))
+            except DomainError as exc:
+                error = ru_error(exc)
+            else:
+                csrf = session.get("csrf")
+                session.clear()  # a fresh session: nothing from before the sign-in survives it
+                session.update(uid=user.id, epoch=user.epoch, csrf=csrf)
+                session.permanent = False
+                return redirect(_safe_next(request.form.get("next")))
+        return render_template("login.html", error=error, next=request.values.get("next", ""),
+                               org=request.form.get("org") or _default_org(),
+                               login=request.form.get("login", "")), (401 if error else 200)
+
+    @bp.route("/logout", methods=["POST"])
+    def logout():
+        session.clear()
+        return redirect(url_for("console.login"))
+
+
+def _default_org() -> str:
+    """The organisation's code when the deployment serves only one (the form is then one field shorter to fill)."""
+    import sqlalchemy as sa
+
+    from ..storage import tables as t
+
+    with container().engine.connect() as conn:
+        codes = list(conn.scalars(sa.select(t.organisations.c.code).order_by(t.organisations.c.code).limit(2)))
+    return codes[0] if len(codes) == 1 else ""

@@ -1,0 +1,160 @@
+"""Small read functions of the console for the tables of other packages (calls and recordings: issue 4;
+transcripts: issue 5; messages: issue 6). Each reads its table from the shared metadata when it exists, so a
+missing or changed table is one place to adapt, and the page shows the part as soon as the table lands."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from ..storage import tables as t
+from . import container
+
+_DAY = timedelta(days=1)  # a call 'in progress' for longer is a stale row
+
+
+def table(name: str) -> sa.Table | None:
+    return t.metadata.tables.get(name)
+
+
+def _rows(stmt) -> list[dict]:
+    with container().engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def _cols(tab: sa.Table, *names: str) -> list:
+    return [tab.c[n] for n in names if n in tab.c]
+
+
+def address(building) -> str:
+    if building is None:
+        return ""
+    korpus = f", корп. {building.korpus}" if getattr(building, "korpus", None) else ""
+    return f"{building.street}, д. {building.house}{korpus}"
+
+
+def staff_names(org_id: int) -> dict[int, str]:
+    rows = _rows(sa.select(t.staff.c.id, t.staff.c.full_name).where(t.staff.c.org_id == org_id))
+    return {r["id"]: r["full_name"] for r in rows}
+
+
+def staff_choices(org_id: int, role: str | None = None) -> list[dict]:
+    stmt = sa.select(t.staff.c.id, t.staff.c.full_name, t.staff.c.role, t.staff.c.phone, t.staff.c.sip_account) \
+        .where(t.staff.c.org_id == org_id, t.staff.c.active.is_(True)).order_by(t.staff.c.full_name)
+    if role:
+        stmt = stmt.where(t.staff.c.role == role)
+    return _rows(stmt)
+
+
+def building_choices(org_id: int) -> list[dict]:
+    b = t.buildings.c
+    return _rows(sa.select(b.id, b.code, b.street, b.house, b.korpus, b.city_id, b.complex_id)
+                 .where(b.org_id == org_id, b.active.is_(True)).order_by(b.street, b.house, b.korpus))
+
+
+def places(org_id: int) -> tuple[list[dict], list[dict]]:
+    cities = _rows(sa.select(t.cities.c.id, t.cities.c.name).where(t.cities.c.org_id == org_id)
+                   .order_by(t.cities.c.name))
+    complexes = _rows(sa.select(t.complexes.c.id, t.complexes.c.name).where(t.complexes.c.org_id == org_id)
+                      .order_by(t.complexes.c.name))
+    return cities, complexes
+
+
+def recordings(org_id: int, request_id: int) -> list[dict]:
+    """The recordings of a request: its own and those of its calls."""
+    rec, calls = table("recordings"), table("calls")
+    if rec is None or "request_id" not in rec.c:
+        return []
+    where = rec.c.request_id == request_id
+    if calls is not None and "call_id" in rec.c and "request_id" in calls.c:
+        where = sa.or_(where, rec.c.call_id.in_(sa.select(calls.c.id).where(calls.c.request_id == request_id)))
+    return _rows(sa.select(rec).where(rec.c.org_id == org_id, where).order_by(rec.c.id))
+
+
+def recording(org_id: int, recording_id: int) -> dict | None:
+    rec = table("recordings")
+    if rec is None:
+        return None
+    rows = _rows(sa.select(rec).where(rec.c.org_id == org_id, rec.c.id == recording_id))
+    return rows[0] if rows else None
+
+
+def transcripts(org_id: int, recording_ids: list[int], request_id: int) -> dict[int, dict]:
+    """The newest transcript of each recording, keyed by recording id (0: a transcript of the request alone)."""
+    tr = table("transcripts")
+    if tr is None:
+        return {}
+    where = tr.c.request_id == request_id if "request_id" in tr.c else sa.false()
+    if recording_ids and "recording_id" in tr.c:
+        where = sa.or_(where, tr.c.recording_id.in_(recording_ids))
+    found: dict[int, dict] = {}
+    for row in _rows(sa.select(tr).where(tr.c.org_id == org_id, where).order_by(tr.c.id)):
+        found[row.get("recording_id") or 0] = row
+    return found
+
+
+def facts(org_id: int, request_id: int) -> list[dict]:
+    """Facts extracted from the transcripts, with their confidence (whatever table issue 5 keeps them in)."""
+    for name in ("transcript_facts", "extracted_facts", "facts"):
+        tab = table(name)
+        if tab is not None and "request_id" in tab.c:
+            return _rows(sa.select(tab).where(tab.c.org_id == org_id, tab.c.request_id == request_id)
+                         .order_by(tab.c.id))
+    return []
+
+
+def messages(org_id: int, request_id: int) -> list[dict]:
+    msg = table("messages")
+    if msg is None or "request_id" not in msg.c:
+        return []
+    return _rows(sa.select(msg).where(msg.c.org_id == org_id, msg.c.request_id == request_id).order_by(msg.c.id))
+
+
+def calls_of_request(org_id: int, request_id: int) -> list[dict]:
+    calls = table("calls")
+    if calls is None or "request_id" not in calls.c:
+        return []
+    return _rows(sa.select(calls).where(calls.c.org_id == org_id, calls.c.request_id == request_id)
+                 .order_by(calls.c.id))
+
+
+def live_calls(org_id: int, since) -> list[dict]:
+    """Calls in progress and those that ended since ``since``, newest first, with the newest transcript text."""
+    calls = table("calls")
+    if calls is None or "arrived_at" not in calls.c:
+        return []
+    c = calls.c
+    ended = c.ended_at if "ended_at" in c else sa.null()
+    stmt = sa.select(*_cols(calls, "id", "from_number", "arrived_at", "answered_at", "ended_at", "status",
+                            "request_id")).where(c.org_id == org_id, sa.or_(ended.is_(None), ended >= since),
+                                                 c.arrived_at >= since - _DAY) \
+        .order_by(c.id.desc()).limit(30)
+    rows = _rows(stmt)
+    tr = table("transcripts")
+    if rows and tr is not None and "call_id" in tr.c:
+        texts = _rows(sa.select(tr.c.call_id, tr.c.text, tr.c.status).where(
+            tr.c.org_id == org_id, tr.c.call_id.in_([r["id"] for r in rows])).order_by(tr.c.id))
+        by_call = {x["call_id"]: x for x in texts}
+        for r in rows:
+            r["transcript"] = (by_call.get(r["id"]) or {}).get("text") or ""
+    numbers = _request_numbers(org_id, [r["request_id"] for r in rows if r.get("request_id")])
+    for r in rows:
+        r["request_number"] = numbers.get(r.get("request_id"))
+    return rows
+
+
+def _request_numbers(org_id: int, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    rows = _rows(sa.select(t.requests.c.id, t.requests.c.number).where(t.requests.c.org_id == org_id,
+                                                                       t.requests.c.id.in_(ids)))
+    return {r["id"]: r["number"] for r in rows}
+
+
+def log_listen(org_id: int, user, recording_id: int) -> None:
+    """Every listen of a recording is logged (audit_log: entity "recording", action "listen")."""
+    c = container()
+    with c.uow() as uow:
+        uow.audit(org_id, user.actor, "recording", recording_id, "listen", {"login": user.login})
+        uow.commit()
+

@@ -1,0 +1,70 @@
+"""The journal's and the Monitor's filters from the query string: bad values are dropped with a message, never a 500."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..domain.status import Status
+from ..service.console_monitor import ConsoleFilter
+from ..service.queries import SORTS, RequestFilter
+
+SORT_LABELS = {"-registered_at": "сначала новые", "registered_at": "сначала старые", "due_at": "по сроку"}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return number if number is None or 0 < number < 2 ** 31 else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def day_start(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(tz))
+
+
+def parse(args, tz: str, *, default_days: int | None = None, today: date | None = None) -> tuple[ConsoleFilter, dict]:
+    """(the filter, the form's values). Dates are the organisation's local days; ``to`` is inclusive."""
+    form = {k: args.get(k, "") for k in ("urgency", "reason", "building", "complex", "city", "assignee",
+                                          "responsible", "from", "to", "q", "sort", "overdue", "urgent", "open")}
+    form["status"] = [s for s in args.getlist("status") if s in Status._value2member_map_]
+    form["work_type"] = [w for w in args.getlist("work_type") if w][:20]
+    start, end = _date(form["from"]), _date(form["to"])
+    if default_days and not start and not end:
+        end = today or datetime.now(ZoneInfo(tz)).date()
+        start = end - timedelta(days=default_days - 1)
+        form["from"], form["to"] = start.isoformat(), end.isoformat()
+    sort = form["sort"] if form["sort"] in SORTS else "-registered_at"
+    form["sort"] = sort
+    assignee = form["assignee"]
+    base = RequestFilter(
+        status=form["status"] or None, work_type=form["work_type"] or None,
+        urgency=form["urgency"] if form["urgency"] in ("emergency", "normal") else None,
+        building_id=_int(form["building"]), complex_id=_int(form["complex"]), city_id=_int(form["city"]),
+        assignee_id=_int(assignee) if assignee != "none" else None, unassigned=assignee == "none",
+        registered_from=day_start(start, tz) if start else None,
+        registered_to=day_start(end + timedelta(days=1), tz) if end else None,
+        overdue=form["overdue"] == "1", q=(form["q"] or "").strip()[:200] or None, sort=sort)
+    cf = ConsoleFilter(base=base, reason=(form["reason"] or "").strip()[:200] or None,
+                       responsible_id=_int(form["responsible"]), open_only=form["open"] == "1",
+                       urgent=form["urgent"] == "1")
+    return cf, form
+
+
+def query_string(form: dict, **changes) -> list[tuple[str, str]]:
+    """The form's values as query pairs (for links: the next page, the exports, the Monitor's cells)."""
+    merged = {**form, **changes}
+    pairs = []
+    for key, value in merged.items():
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, str(v)) for v in value)
+        elif value not in (None, ""):
+            pairs.append((key, str(value)))
+    return pairs

@@ -1,0 +1,85 @@
+"""The live board: calls in progress and just finished (with their live transcript when there is one), new,
+unassigned and overdue requests. The page renders once, then Server-Sent Events push a fresh snapshot whenever it
+changes (checked every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by
+itself, so a web worker is never held for long."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Response, g, render_template, request, stream_with_context
+
+from ..catalogue import label
+from ..domain.status import OPEN_STATUSES
+from ..storage import tables as t
+from . import clabel, container, data, local
+from .auth import signed_in
+
+POLL = 2.0
+STREAM_FOR = 25.0
+RECENT_CALLS = timedelta(minutes=15)
+LIMIT = 20
+OPEN = sorted(s.value for s in OPEN_STATUSES)
+
+
+def _requests(org_id: int, where, order) -> list[dict]:
+    c, b = t.requests.c, t.buildings.c
+    stmt = (sa.select(c.number, c.registered_at, c.due_at, c.status, c.urgency, c.work_type, c.description,
+                      c.apartment, c.attention, b.street, b.house, b.korpus, t.staff.c.full_name)
+            .select_from(t.requests.outerjoin(t.buildings, b.id == c.building_id)
+                         .outerjoin(t.staff, t.staff.c.id == c.assignee_id))
+            .where(c.org_id == org_id, *where).order_by(*order).limit(LIMIT))
+    with container().engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [{"number": r.number, "registered": local(r.registered_at), "due": local(r.due_at),
+             "status": label("statuses", r.status), "urgency": r.urgency, "work_type": label("work_types", r.work_type),
+             "description": r.description[:200], "address": data.address(r) if r.street else "",
+             "apartment": r.apartment, "assignee": r.full_name or "", "attention": r.attention or ""} for r in rows]
+
+
+def snapshot(org_id: int) -> dict:
+    c = t.requests.c
+    now = container().clock()
+    calls = data.live_calls(org_id, now - RECENT_CALLS)
+    return {
+        "calls": [{"id": x["id"], "from": x.get("from_number") or "", "arrived": local(x.get("arrived_at")),
+                   "status": "идёт" if x.get("ended_at") is None else clabel("call_statuses", x.get("status")),
+                   "transcript": (x.get("transcript") or "")[-500:], "request": x.get("request_number")}
+                  for x in calls],
+        "new": _requests(org_id, [c.status == "new"], [c.registered_at.desc()]),
+        "unassigned": _requests(org_id, [c.status.in_(OPEN), c.assignee_id.is_(None)], [c.registered_at.desc()]),
+        "overdue": _requests(org_id, [c.status.in_(OPEN), c.due_at < now], [c.due_at.asc()]),
+    }
+
+
+def routes(bp) -> None:
+    @bp.route("/board")
+    @signed_in()
+    def board():
+        return render_template("board.html", snap=snapshot(g.user.org_id),
+                               calls_known=data.table("calls") is not None)
+
+    @bp.route("/board/stream")
+    @signed_in()
+    def board_stream():
+        org_id = g.user.org_id
+        once = request.args.get("once") == "1"
+
+        def events():
+            yield "retry: 2000\n\n"
+            last, started = None, time.monotonic()
+            while True:
+                body = json.dumps(snapshot(org_id), ensure_ascii=False)
+                if body != last:
+                    yield f"event: board\ndata: {body}\n\n"
+                    last = body
+                else:
+                    yield ": keep-alive\n\n"
+                if once or time.monotonic() - started > STREAM_FOR:
+                    return
+                time.sleep(POLL)
+
+        return Response(stream_with_context(events()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

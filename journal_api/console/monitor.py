@@ -1,0 +1,51 @@
+"""The Monitor (seed: "Монитор") and the analytics (seed: "Сводная аналитика") pages."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import g, render_template, request
+
+from ..service import console_analytics, console_monitor
+from . import clabel, container, data, filters
+from .auth import signed_in
+
+ANALYTICS_DAYS = 30
+MAX_DAYS = 366
+
+
+def routes(bp) -> None:
+    @bp.route("/monitor")
+    @signed_in()
+    def monitor():
+        user, c = g.user, container()
+        cf, form = filters.parse(request.args, user.timezone)
+        result = console_monitor.monitor(c.engine, user.org_id, cf, c.clock())
+        cities, complexes = data.places(user.org_id)
+        work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id) if w.active]
+        return render_template("monitor.html", m=result, form=form, qs=filters.query_string,
+                               choices={"cities": cities, "complexes": complexes,
+                                        "buildings": data.building_choices(user.org_id),
+                                        "staff": data.staff_choices(user.org_id), "work_types": work_types})
+
+    @bp.route("/analytics")
+    @signed_in()
+    def analytics():
+        user, c = g.user, container()
+        cf, form = filters.parse(request.args, user.timezone, default_days=ANALYTICS_DAYS)
+        start, end = cf.base.registered_from, cf.base.registered_to
+        if end is None or start is None or end <= start:
+            end = end or c.clock()
+            start = end - timedelta(days=ANALYTICS_DAYS)
+        if end - start > timedelta(days=MAX_DAYS):
+            start = end - timedelta(days=MAX_DAYS)
+        result = console_analytics.analytics(c.engine, user.org_id, user.timezone, start, end, c.clock())
+        charts = {
+            "by_day": {"labels": [d[8:] + "." + d[5:7] for d, _ in result["by_day"]],
+                       "values": [n for _, n in result["by_day"]]},
+            "by_hour": {"labels": [f"{h:02d}" for h in range(24)], "values": result["by_hour"]},
+            "by_channel": {"labels": [clabel("channels", k) for k, _ in result["by_channel"]],
+                           "values": [n for _, n in result["by_channel"]]},
+            "load": {"labels": [x["name"] for x in result["load"]], "values": [x["n"] for x in result["load"]],
+                     "late": [x["late"] + x["open_overdue"] for x in result["load"]]},
+        }
+        return render_template("analytics.html", a=result, form=form, charts=charts)

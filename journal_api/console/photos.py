@@ -1,0 +1,43 @@
+"""Photos from the technician's page: checked by their content (Pillow must decode them as JPEG, PNG or WebP; the
+name and the declared type are ignored), turned upright by their EXIF orientation, scaled down and saved again as
+JPEG without the EXIF block (a phone's photo carries the GPS position of the technician)."""
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..domain.errors import ValidationError
+
+FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}  # MPO: what some phones' cameras write, a JPEG with extras
+MAX_PIXELS = 50_000_000  # past this a "photo" is a decompression bomb
+MAX_SIDE = 2560
+
+
+def normalise(raw: bytes) -> bytes:
+    """A clean upright JPEG, or ValidationError with a Russian message."""
+    if not raw:
+        raise ValidationError("Файл пустой.", field="photo")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as probe:
+                if probe.format not in FORMATS:
+                    raise ValidationError("Это не фотография: загрузите JPEG, PNG или WebP.", field="photo")
+                if probe.width * probe.height > MAX_PIXELS:
+                    raise ValidationError("Фотография слишком большая.", field="photo")
+                probe.verify()
+            with Image.open(io.BytesIO(raw)) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                upright = upright.convert("RGB")
+                upright.thumbnail((MAX_SIDE, MAX_SIDE))
+                out = io.BytesIO()
+                upright.save(out, "JPEG", quality=85, optimize=True)
+                return out.getvalue()
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
+            SyntaxError, ValueError):
+        raise ValidationError("Файл не удалось прочитать как фотографию.", field="photo") from None

@@ -1,0 +1,192 @@
+"""The technician's page (``/t/<token>``) and the resident's page (``/r/<token>``): no sign-in, the signed link is the
+key. A link opens its one request only; an unknown link is 404, an expired or revoked one 410; a technician whose
+request went to someone else sees that, not the request."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+
+from ..domain.errors import DomainError, Forbidden, NotFound
+from ..domain.events import Actor
+from ..domain.status import allowed_targets
+from ..service.links import Grant
+from . import container, data, photos, ru_error
+
+CHANNEL = "web"
+TECH_TARGETS = ("accepted", "postponed", "impossible", "done")
+
+
+def _grant(token: str, audience: str) -> Grant:
+    try:
+        grant = container().links.verify(token, audience)
+    except NotFound:
+        abort(404)
+    except Forbidden as exc:
+        abort(410, description=ru_error(exc))
+    g.page_tz = _org_tz(grant.org_id)
+    return grant
+
+
+def _org_tz(org_id: int) -> str:
+    import sqlalchemy as sa
+
+    from ..storage import tables as t
+
+    with container().engine.connect() as conn:
+        return conn.scalar(sa.select(t.organisations.c.timezone).where(t.organisations.c.id == org_id))
+
+
+def _technician(grant: Grant) -> Actor:
+    names = data.staff_names(grant.org_id)
+    return Actor(kind="staff", role="technician", id=grant.subject_id, name=names.get(grant.subject_id, "исполнитель"))
+
+
+def _resident() -> Actor:
+    return Actor(kind="resident", role="resident", name="Житель (по ссылке)")
+
+
+def _map_url(r) -> str:
+    if r.building is None:
+        return ""
+    city = r.building.city.name if getattr(r.building, "city", None) else ""
+    return "https://yandex.ru/maps/?text=" + quote(f"{city}, {data.address(r.building)}")
+
+
+def _dispatch_sip() -> str:
+    settings = container().settings
+    host = urlsplit(settings.effective_public_url).hostname or settings.web_host
+    return f"sip:dispatch@{host}:{settings.sip_port}"
+
+
+def _tech_request(grant: Grant):
+    try:
+        return container().requests.get(grant.org_id, grant.request_number, _technician(grant))
+    except NotFound:
+        return None  # reassigned: the link no longer shows the request
+
+
+def routes(bp) -> None:
+    @bp.route("/t/<token>")
+    def tech_page(token: str):
+        grant = _grant(token, "technician")
+        r = _tech_request(grant)
+        if r is None:
+            return render_template("tech_gone.html"), 403
+        c = container()
+        actor = _technician(grant)
+        return render_template(
+            "tech.html", r=r, token=token, address=data.address(r.building), map_url=_map_url(r),
+            sip=_dispatch_sip(), now=c.clock(),
+            targets=[s.value for s in allowed_targets(r.status, "technician") if s.value in TECH_TARGETS],
+            photos=[a for a in c.requests.attachments(grant.org_id, r.number, actor) if a.kind == "photo"])
+
+    @bp.route("/t/<token>/status", methods=["POST"])
+    def tech_status(token: str):
+        grant = _grant(token, "technician")
+        f = request.form
+        try:
+            until = None
+            if f.get("until"):
+                until = datetime.fromisoformat(f["until"]).replace(tzinfo=ZoneInfo(g.page_tz))
+            container().requests.transition(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
+                                            f.get("to", ""), reason=f.get("reason", "").strip() or None,
+                                            until=until, report=f.get("report", "").strip() or None)
+        except (DomainError, ValueError) as exc:
+            flash(ru_error(exc) if isinstance(exc, DomainError) else "Дата указана неверно.", "error")
+        else:
+            flash("Статус изменён.", "ok")
+        return redirect(url_for("console.tech_page", token=token))
+
+    @bp.route("/t/<token>/photo", methods=["POST"])
+    def tech_photo(token: str):
+        grant = _grant(token, "technician")
+        upload = request.files.get("photo")
+        try:
+            if upload is None:
+                raise DomainError("Выберите фотографию.")
+            jpeg = photos.normalise(upload.read(container().settings.max_upload_bytes + 1))
+            container().requests.attach(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
+                                        kind="photo", filename=_jpeg_name(upload.filename),
+                                        content_type="image/jpeg", stream=io.BytesIO(jpeg))
+        except DomainError as exc:
+            flash(ru_error(exc), "error")
+        except ValueError as exc:  # recordings.store.UploadError: too large, empty
+            flash("Фотография не принята: файл слишком большой или пустой.", "error")
+        else:
+            flash("Фотография загружена.", "ok")
+        return redirect(url_for("console.tech_page", token=token))
+
+    @bp.route("/t/<token>/message", methods=["POST"])
+    def tech_message(token: str):
+        grant = _grant(token, "technician")
+        text = request.form.get("text", "").strip()
+        try:
+            # A comment in the history: the resident's page shows the technician's messages, and the notifier
+            # (issue 6) may text it on the event "request.commented".
+            container().requests.comment(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
+                                         "Сообщение жителю: " + text if text else "")
+        except DomainError as exc:
+            flash(ru_error(exc) if text else "Напишите сообщение.", "error")
+        else:
+            flash("Сообщение отправлено.", "ok")
+        return redirect(url_for("console.tech_page", token=token))
+
+    @bp.route("/t/<token>/photos/<int:attachment_id>")
+    def tech_photo_file(token: str, attachment_id: int):
+        grant = _grant(token, "technician")
+        return _photo(grant, attachment_id, _technician(grant))
+
+    @bp.route("/r/<token>")
+    def resident_page(token: str):
+        grant = _grant(token, "resident")
+        c, actor = container(), _resident()
+        r = c.requests.get(grant.org_id, grant.request_number, actor)
+        history = c.requests.history(grant.org_id, r.number, actor)
+        notes = [h for h in history if h.kind == "comment" and (h.new_value or "").startswith("Сообщение жителю: ")]
+        return render_template(
+            "resident.html", r=r, token=token, address=data.address(r.building), now=c.clock(),
+            rating=c.requests.rating(grant.org_id, r.number, actor), notes=notes,
+            photos=[a for a in c.requests.attachments(grant.org_id, r.number, actor) if a.kind == "photo"])
+
+    @bp.route("/r/<token>/rate", methods=["POST"])
+    def resident_rate(token: str):
+        grant = _grant(token, "resident")
+        try:
+            score = int(request.form.get("score", ""))
+            if not 1 <= score <= 5:
+                raise ValueError(score)
+            container().requests.rate(grant.org_id, grant.request_number, _resident(), CHANNEL, score,
+                                      comment=request.form.get("comment", "").strip()[:2000] or None)
+        except ValueError:
+            flash("Поставьте оценку от 1 до 5.", "error")
+        except DomainError as exc:
+            flash(ru_error(exc), "error")
+        else:
+            flash("Спасибо за оценку!", "ok")
+        return redirect(url_for("console.resident_page", token=token))
+
+    @bp.route("/r/<token>/photos/<int:attachment_id>")
+    def resident_photo_file(token: str, attachment_id: int):
+        grant = _grant(token, "resident")
+        return _photo(grant, attachment_id, _resident())
+
+
+def _photo(grant: Grant, attachment_id: int, actor: Actor):
+    from .request_page import _send_attachment
+
+    try:
+        att, r = container().requests.attachment(grant.org_id, attachment_id, actor)
+    except NotFound:
+        abort(404)
+    if r.id != grant.request_id or att.kind != "photo":  # the link opens its one request only
+        abort(404)
+    return _send_attachment(att)
+
+
+def _jpeg_name(name: str | None) -> str:
+    stem = (name or "photo").rsplit("/", 1)[-1].rsplit("\\", 1)[-1].rsplit(".", 1)[0][:100] or "photo"
+    return stem + ".jpg"

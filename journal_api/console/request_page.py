@@ -1,0 +1,241 @@
+"""A request's page and its actions: correction (RequestService.update, channel "dispatcher"), assignment, status,
+localisation, comment, the technician's link; the recordings (role-checked, every listen logged) and photos; the
+manual registration of a call taken live."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+
+from ..domain.errors import DomainError, NotFound
+from ..domain.status import allowed_targets
+from ..service.requests import NewRequest
+from . import container, data, ru_error
+from .auth import signed_in
+
+CHANNEL = "dispatcher"
+LINK_TTL = timedelta(days=3)
+AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg"}
+
+
+def _load(number: int):
+    try:
+        return container().requests.get(g.user.org_id, number, g.user.actor)
+    except NotFound:
+        abort(404)
+
+
+def _opt_int(value: str | None, name: str):
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise DomainError(f"Поле «{name}» должно быть числом.") from None
+
+
+def _local_input(value: str | None):
+    """A ``datetime-local`` field in the organisation's zone -> aware UTC, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(g.user.timezone))
+    except ValueError:
+        raise DomainError("Дата указана неверно.") from None
+
+
+def _act(number: int, action, success: str):
+    try:
+        action()
+    except DomainError as exc:
+        flash(ru_error(exc), "error")
+    else:
+        flash(success, "ok")
+    return redirect(url_for("console.request_page", number=number))
+
+
+def _recordings(org_id: int, request_id: int) -> list[dict]:
+    recs = data.recordings(org_id, request_id)
+    texts = data.transcripts(org_id, [r["id"] for r in recs], request_id)
+    for rec in recs:
+        rec["transcript"] = texts.pop(rec["id"], None)
+    loose = list(texts.values())  # transcripts without a recording of this request (e.g. a live one)
+    return recs + [{"id": None, "transcript": tr, "kind": tr.get("kind")} for tr in loose]
+
+
+def routes(bp) -> None:
+    @bp.route("/requests/<int:number>")
+    @signed_in()
+    def request_page(number: int):
+        user, c = g.user, container()
+        r = _load(number)
+        return render_template(
+            "request.html", r=r, history=c.requests.history(user.org_id, number, user.actor),
+            attachments=c.requests.attachments(user.org_id, number, user.actor),
+            rating=c.requests.rating(user.org_id, number, user.actor), recordings=_recordings(user.org_id, r.id),
+            facts=data.facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
+            calls=data.calls_of_request(user.org_id, r.id), links=c.links.of_request(user.org_id, r.id),
+            targets=[s.value for s in allowed_targets(r.status, user.role)],
+            technicians=data.staff_choices(user.org_id, "technician"), buildings=data.building_choices(user.org_id),
+            work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)],
+            address=data.address(r.building), now=c.clock(), names=data.staff_names(user.org_id),
+            new_link=request.args.get("link"))
+
+    @bp.route("/requests/<int:number>/edit", methods=["POST"])
+    @signed_in()
+    def request_edit(number: int):
+        r, f = _load(number), request.form
+
+        def update():
+            changes = {}
+            for name in ("description", "caller_name", "reason"):
+                if name in f and (f[name].strip() or None) != getattr(r, name):
+                    changes[name] = f[name].strip() or None
+            for name in ("work_type", "urgency"):
+                if f.get(name) and f[name] != getattr(r, name):
+                    changes[name] = f[name]
+            for name, title in (("apartment", "Квартира"), ("entrance", "Подъезд"), ("floor", "Этаж")):
+                if name in f and _opt_int(f[name], title) != getattr(r, name):
+                    changes[name] = _opt_int(f[name], title)
+            building = _opt_int(f.get("building"), "Дом")
+            moved = "building" in f and building != (r.building.id if r.building else None)
+            if not changes and not moved:
+                raise DomainError("Ничего не изменено.")
+            container().requests.update(g.user.org_id, number, g.user.actor, CHANNEL, changes,
+                                        building_id=building, building_given=moved)
+
+        return _act(number, update, "Исправления сохранены.")
+
+    @bp.route("/requests/<int:number>/assign", methods=["POST"])
+    @signed_in()
+    def request_assign(number: int):
+        _load(number)
+        who, reason = request.form.get("staff", ""), request.form.get("reason", "").strip() or None
+        c, user = container(), g.user
+
+        def assign():
+            if who == "auto":
+                c.requests.auto_assign(user.org_id, number, user.actor)
+            else:
+                c.requests.assign(user.org_id, number, user.actor, CHANNEL, _opt_int(who, "Исполнитель"),
+                                  reason=reason)
+        return _act(number, assign, "Назначение сохранено.")
+
+    @bp.route("/requests/<int:number>/status", methods=["POST"])
+    @signed_in()
+    def request_status(number: int):
+        _load(number)
+        f, user = request.form, g.user
+
+        def change():
+            container().requests.transition(user.org_id, number, user.actor, CHANNEL, f.get("to", ""),
+                                            reason=f.get("reason", "").strip() or None,
+                                            until=_local_input(f.get("until")),
+                                            report=f.get("report", "").strip() or None)
+        return _act(number, change, "Статус изменён.")
+
+    @bp.route("/requests/<int:number>/localise", methods=["POST"])
+    @signed_in()
+    def request_localise(number: int):
+        _load(number)
+        user = g.user
+        return _act(number, lambda: container().requests.localise(user.org_id, number, user.actor, CHANNEL,
+                                                                  note=request.form.get("note") or None),
+                    "Авария локализована.")
+
+    @bp.route("/requests/<int:number>/comment", methods=["POST"])
+    @signed_in()
+    def request_comment(number: int):
+        _load(number)
+        user = g.user
+        return _act(number, lambda: container().requests.comment(user.org_id, number, user.actor, CHANNEL,
+                                                                 request.form.get("text", "")),
+                    "Комментарий добавлен.")
+
+    @bp.route("/requests/<int:number>/links", methods=["POST"])
+    @signed_in()
+    def request_links(number: int):
+        r, user, c = _load(number), g.user, container()
+        revoke = request.form.get("revoke")
+        if revoke:
+            owned = {link["id"] for link in c.links.of_request(user.org_id, r.id)}
+            if _opt_int(revoke, "Ссылка") not in owned:
+                abort(404)
+            c.links.revoke(int(revoke), org_id=user.org_id)
+            flash("Ссылка отозвана.", "ok")
+            return redirect(url_for("console.request_page", number=number))
+        audience = "resident" if request.form.get("audience") == "resident" else "technician"
+        if audience == "technician" and r.assignee is None:
+            flash("Сначала назначьте исполнителя.", "error")
+            return redirect(url_for("console.request_page", number=number))
+        path = c.links.issue(user.org_id, r.id, audience=audience,
+                             subject_id=r.assignee.id if audience == "technician" else None, ttl=LINK_TTL)
+        flash("Ссылка создана; она показана один раз.", "ok")
+        return redirect(url_for("console.request_page", number=number, link=path))
+
+    @bp.route("/recordings/<int:recording_id>/audio")
+    @signed_in()
+    def recording_audio(recording_id: int):
+        user = g.user
+        rec = data.recording(user.org_id, recording_id)
+        if rec is None:
+            abort(404)
+        key = rec.get("blob_key") or rec.get("storage_key")
+        blobs = container().blobs
+        if not key or not blobs.exists(key):
+            abort(404)
+        if request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):  # a listen, not every seek
+            data.log_listen(user.org_id, user, recording_id)
+        with blobs.open(key) as fh:
+            path = Path(fh.name)
+        mimetype = AUDIO_TYPES.get((rec.get("format") or "wav").lower(), "audio/wav")
+        response = send_file(path, mimetype=mimetype, conditional=True, etag=key, max_age=0)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @bp.route("/attachments/<int:attachment_id>")
+    @signed_in()
+    def attachment_file(attachment_id: int):
+        user = g.user
+        try:
+            att, _ = container().requests.attachment(user.org_id, attachment_id, user.actor)
+        except NotFound:
+            abort(404)
+        return _send_attachment(att)
+
+    @bp.route("/requests/new", methods=["GET", "POST"])
+    @signed_in()
+    def request_new():
+        user, c, f = g.user, container(), request.form
+        error = None
+        if request.method == "POST":
+            try:
+                r = c.requests.register(user.org_id, user.actor, NewRequest(
+                    description=f.get("description", ""), work_type=f.get("work_type") or "other",
+                    urgency=f.get("urgency") or None, channel=f.get("channel") or "phone",
+                    caller_phone=f.get("caller_phone") or None, caller_name=f.get("caller_name") or None,
+                    building_id=_opt_int(f.get("building"), "Дом"), apartment=_opt_int(f.get("apartment"), "Квартира"),
+                    entrance=_opt_int(f.get("entrance"), "Подъезд"), floor=_opt_int(f.get("floor"), "Этаж"),
+                    reason=f.get("reason") or None, answered_at=c.clock()))
+            except DomainError as exc:
+                error = ru_error(exc)
+            else:
+                flash(f"Заявка № {r.number} зарегистрирована.", "ok")
+                return redirect(url_for("console.request_page", number=r.number))
+        return render_template("request_new.html", error=error, form=f,
+                               buildings=data.building_choices(user.org_id),
+                               work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)
+                                           if w.active]), (422 if error else 200)
+
+
+def _send_attachment(att):
+    blobs = container().blobs
+    with blobs.open(att.storage_key) as fh:
+        path = Path(fh.name)
+    response = send_file(path, mimetype=att.content_type, conditional=True, etag=att.sha256, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Disposition"] = "inline"
+    return response
