@@ -3,25 +3,35 @@ from __future__ import annotations
 
 
 def commands(cli) -> None:
-    """Add this package's `hotline` subcommands."""
+    """`hotline models list|fetch|add`, `hotline transcribe`, `hotline extract`, `hotline transcriber`."""
+    from .cli import register
+
+    register(cli)
 
 
 def web(app, container) -> None:
-    """Register this package's blueprints."""
+    """No blueprints: the console (issue 7) shows the transcripts table."""
 
 
 def worker(container) -> None:
-    """Subscribe this package's outbox handlers."""
+    """recording.stored -> a transcript for every recording that has none (rq job on <queue>-transcribe)."""
+    from journal_api.jobs import subscribe
+
+    from .pipeline import on_recording_stored
+
+    subscribe("recording.stored", on_recording_stored)
 
 
 def periodic(container) -> list:
-    """(every_seconds, callable) pairs for the worker's loop."""
-    return []
+    """A pending or live transcript older than [transcription] pending_timeout_min is retried or failed."""
+    from .pipeline import sweep
+
+    return [(60, lambda: sweep(container))]
 
 
 def up(settings) -> list:
     """[(name, argv)] child processes for `hotline up`."""
-    return []
+    return [("transcriber", ["transcriber"])]
 
 
 def banner(settings) -> list:

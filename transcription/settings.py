@@ -28,6 +28,13 @@ class TranscriptionSettings:
     min_fill_confidence: float = 0.6  # an extracted fact below this stays a suggestion, never fills the request
     live_poll_s: float = 0.1  # how often a live stream's growing WAV is read
     live_stall_s: float = 180.0  # a growing WAV with no new audio and no .done for this long is given up
+    live_queue: str = ""  # the Redis list hotline:live:<name>; empty: the core queue name (as the SIP workers)
+    # Recording kinds transcribed automatically when stored; "call" (the whole call) is transcribed on demand.
+    auto_kinds: str = "description,voicemail"
+
+    @property
+    def auto_kind_list(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.auto_kinds.split(",") if k.strip())
 
     @property
     def effective_model_dir(self) -> Path:

@@ -1,0 +1,183 @@
+"""From audio to a finished transcript in the journal: used by the rq job, the live transcriber and the sweeper.
+
+The rq path: ``recording.stored`` (outbox) -> :func:`on_recording_stored` opens a pending transcript and enqueues
+:func:`transcribe_recording_job` on the ``<queue>-transcribe`` queue, which the ``hotline transcriber`` process
+works (the model stays loaded there). Job ids are ``<queue>-transcribe-<recording id>``: a second enqueue of the
+same recording is a no-op, and a job that finds its transcript done does nothing."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from .audio import STATUS_PREFIX, AudioError
+from .engine import get_engine
+from .extract import FIELDS, Registry, extract
+from .settings import TranscriptionSettings, load
+
+log = logging.getLogger(__name__)
+REGISTRY_TTL_S = 60.0
+_registries: dict[int, tuple[float, Registry]] = {}
+_reg_lock = threading.Lock()
+
+
+def queue_name(container) -> str:
+    return f"{container.settings.queue_name}-transcribe"
+
+
+def registry_for(container, org_id: int) -> Registry:
+    with _reg_lock:
+        hit = _registries.get(org_id)
+        if hit and time.monotonic() - hit[0] < REGISTRY_TTL_S:
+            return hit[1]
+    reg = Registry.from_database(container.engine, org_id)
+    with _reg_lock:
+        _registries[org_id] = (time.monotonic(), reg)
+    return reg
+
+
+def facts_of(text: str, registry: Registry | None) -> dict:
+    """The extraction as stored: {field: {"value", "confidence"}}, plus building_pk (the journal's row id)."""
+    got = extract(text, registry)
+    facts = {name: {"value": got[name], "confidence": got["confidence"][name]} for name in FIELDS}
+    if "building_pk" in got:
+        facts["building_pk"] = {"value": got["building_pk"], "confidence": got["confidence"]["building_id"]}
+    facts["emergency_cues"] = got.get("emergency_cues", [])
+    return facts
+
+
+def finish(container, transcript_id: int, result: dict, org_id: int) -> list[str]:
+    facts = facts_of(result.get("text", ""), registry_for(container, org_id))
+    return container.transcripts.complete(transcript_id, result, facts)
+
+
+def _status(exc: Exception) -> str:
+    if isinstance(exc, AudioError):
+        return exc.status
+    return STATUS_PREFIX + "внутренняя ошибка распознавания"
+
+
+# -- the rq path ---------------------------------------------------------------------------------------------------
+def recording_row(container, recording_id: int):
+    from journal_api.storage import tables_calls as tc
+
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(tc.recordings).where(tc.recordings.c.id == recording_id)).one_or_none()
+
+
+def transcribe_recording(container, recording_id: int, settings: TranscriptionSettings | None = None,
+                         engine_name: str | None = None, model: str | None = None) -> str:
+    """Transcribe a stored recording (idempotent). Returns the transcript's final status."""
+    settings = settings or load()
+    rec = recording_row(container, recording_id)
+    if rec is None:
+        raise LookupError(f"recording {recording_id} does not exist")
+    svc = container.transcripts
+    request_id = rec.request_id or (svc.request_of_call(rec.call_id) if rec.call_id else None)
+    tid = svc.open(org_id=rec.org_id, kind=rec.kind, call_id=rec.call_id, recording_id=rec.id,
+                   request_id=request_id)
+    row = svc.get(tid)
+    if row.status == "done":
+        svc.fill_request(tid)
+        return "done"
+    if row.status == "failed":
+        return "failed"
+    if svc.started(tid) > settings.max_attempts:
+        svc.fail(tid, STATUS_PREFIX + "превышено число попыток")
+        return "failed"
+    work = tempfile.mkdtemp(prefix="hotline-asr-")
+    try:
+        path = os.path.join(work, "audio.wav")
+        with container.blobs.open(rec.blob_key) as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        try:
+            result = get_engine(settings, engine_name, model=model).transcribe(path)
+        except AudioError as exc:
+            log.warning("recording %s: %s", recording_id, exc)
+            svc.fail(tid, exc.status)
+            return "failed"
+        finish(container, tid, result.as_dict(), rec.org_id)
+        return "done"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def transcribe_recording_job(recording_id: int) -> str:
+    from journal_api.jobs import _get_container
+
+    return transcribe_recording(_get_container(), recording_id)
+
+
+def enqueue(container, recording_id: int) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    q = Queue(queue_name(container), connection=Redis.from_url(container.settings.redis_url))
+    job_id = f"{queue_name(container)}-{recording_id}"
+    existing = q.fetch_job(job_id)
+    if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
+        return
+    if existing is not None:
+        existing.delete()
+    q.enqueue_call(transcribe_recording_job, args=(recording_id,), job_id=job_id, timeout=3600,
+                   result_ttl=3600, failure_ttl=7 * 24 * 3600)
+
+
+def on_recording_stored(container, outbox_row) -> None:
+    """Outbox handler: every recording of the auto kinds gets a transcript; a live one only gets its links."""
+    data = outbox_row.payload or {}
+    settings = load()
+    kind = data.get("kind")
+    if kind not in settings.auto_kind_list:
+        return
+    svc = container.transcripts
+    recording_id, call_id = data.get("recording_id"), data.get("call_id")
+    request_id = data.get("request_id") or (svc.request_of_call(call_id) if call_id else None)
+    existing = svc.find(call_id=call_id, kind=kind, recording_id=recording_id)
+    if existing is not None and existing.status in ("done", "live", "failed"):
+        svc.link(existing.id, recording_id=recording_id if existing.recording_id is None else None,
+                 request_id=request_id if existing.request_id is None else None)
+        if existing.status == "done":
+            svc.fill_request(existing.id)
+        return
+    svc.open(org_id=outbox_row.org_id, kind=kind, call_id=call_id, recording_id=recording_id,
+             request_id=request_id)
+    enqueue(container, recording_id)
+
+
+def sweep(container, settings: TranscriptionSettings | None = None) -> int:
+    """Nothing waits forever: a transcript pending or live for too long is enqueued again when its recording is
+    stored, else failed once its attempts are spent or the audio never came."""
+    settings = settings or load()
+    svc = container.transcripts
+    n = 0
+    for row in svc.stale(timedelta(minutes=settings.pending_timeout_min), container.clock()):
+        n += 1
+        if row.recording_id is None and row.call_id is not None:
+            rec_id = _recording_of_call(container, row.call_id, row.kind)
+            if rec_id is not None:
+                svc.link(row.id, recording_id=rec_id)
+                row = svc.get(row.id)
+        if row.recording_id is not None and row.attempts < settings.max_attempts:
+            svc.open(org_id=row.org_id, kind=row.kind, call_id=row.call_id, recording_id=row.recording_id,
+                     status="pending")
+            enqueue(container, row.recording_id)
+        else:
+            reason = "запись не поступила" if row.recording_id is None else "превышено число попыток"
+            svc.fail(row.id, STATUS_PREFIX + reason)
+    return n
+
+
+def _recording_of_call(container, call_id: int, kind: str) -> int | None:
+    from journal_api.storage import tables_calls as tc
+
+    r = tc.recordings.c
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(r.id).where(r.call_id == call_id, r.kind == kind).order_by(r.id.desc())
+                            ).scalar()
