@@ -94,13 +94,21 @@ def transcripts(org_id: int, recording_ids: list[int], request_id: int) -> dict[
 
 
 def facts(org_id: int, request_id: int) -> list[dict]:
-    """Facts extracted from the transcripts, with their confidence (whatever table issue 5 keeps them in)."""
-    for name in ("transcript_facts", "extracted_facts", "facts"):
-        tab = table(name)
-        if tab is not None and "request_id" in tab.c:
-            return _rows(sa.select(tab).where(tab.c.org_id == org_id, tab.c.request_id == request_id)
-                         .order_by(tab.c.id))
-    return []
+    """Facts extracted from the request's transcripts with their confidence (``transcripts.facts``:
+    ``{field: {"value", "confidence"}, "filled": [fields written into the request]}``), newest transcript last."""
+    tr = table("transcripts")
+    if tr is None or "facts" not in tr.c or "request_id" not in tr.c:
+        return []
+    found = []
+    for row in _rows(sa.select(tr.c.id, tr.c.facts).where(tr.c.org_id == org_id, tr.c.request_id == request_id,
+                                                           tr.c.facts.is_not(None)).order_by(tr.c.id)):
+        extracted = row["facts"] if isinstance(row["facts"], dict) else {}
+        filled = set(extracted.get("filled") or ())
+        for name, fact in extracted.items():
+            if isinstance(fact, dict) and "value" in fact:
+                found.append({"field": name, "value": fact.get("value"), "confidence": fact.get("confidence"),
+                              "filled": name in filled})
+    return found
 
 
 def messages(org_id: int, request_id: int) -> list[dict]:

@@ -191,7 +191,7 @@ def routes(bp) -> None:
             data.log_listen(user.org_id, user, recording_id)
         with blobs.open(key) as fh:
             path = Path(fh.name)
-        mimetype = AUDIO_TYPES.get((rec.get("format") or "wav").lower(), "audio/wav")
+        mimetype = AUDIO_TYPES.get((rec.get("format") or "wav").split("/")[0].lower(), "audio/wav")
         response = send_file(path, mimetype=mimetype, conditional=True, etag=key, max_age=0)
         response.headers["Cache-Control"] = "private, no-store"
         return response

@@ -128,7 +128,7 @@ def _calls(conn, org_id: int, start: datetime, end: datetime) -> dict | None:
     where = [c.org_id == org_id, c.arrived_at >= start, c.arrived_at < end]
     if "direction" in c:
         where.append(c.direction == "in")
-    rows = conn.execute(sa.select(c.status, c.arrived_at, c.answered_at).where(*where)).all()
+    rows = conn.execute(sa.select(c.status, c.arrived_at, c.answered_at).where(*where, c.status != "ringing")).all()
     buckets = {"le_30s": 0, "le_1m": 0, "le_5m": 0, "gt_5m": 0}
     waits = []
     unanswered: dict[str, int] = {}
@@ -140,16 +140,16 @@ def _calls(conn, org_id: int, start: datetime, end: datetime) -> dict | None:
         waits.append(wait)
         key = "le_30s" if wait <= 30 else "le_1m" if wait <= 60 else "le_5m" if wait <= 300 else "gt_5m"
         buckets[key] += 1
-    callbacks = 0
-    tasks = t.metadata.tables.get("callback_tasks")
-    if tasks is not None and "created_at" in tasks.c:
-        callbacks = conn.scalar(sa.select(sa.func.count()).select_from(tasks).where(
-            tasks.c.org_id == org_id, tasks.c.created_at >= start, tasks.c.created_at < end)) or 0
+    callbacks = done_callbacks = 0
+    if "callback_reason" in c:  # ПП 416: missed calls and voice messages become callback tasks on the call
+        callbacks, done_callbacks = conn.execute(sa.select(
+            sa.func.count(c.callback_reason), sa.func.count(c.callback_done_at)).where(*where)).one()
     waits.sort()
     total = len(rows)
     within = buckets["le_30s"] + buckets["le_1m"] + buckets["le_5m"]
     return {"total": total, "answered": len(waits), "within_rule": within, "buckets": buckets,
             "unanswered": sorted(unanswered.items()), "callbacks": callbacks,
+            "callbacks_done": done_callbacks,
             "within_rule_pct": round(100 * within / total, 1) if total else None,
             "p50": waits[len(waits) // 2] if waits else None,
             "p95": waits[min(len(waits) - 1, int(len(waits) * 0.95))] if waits else None}

@@ -51,3 +51,42 @@ def console(client, dispatcher):
     assert response.status_code == 302, response.get_data(as_text=True)
     client.csrf = csrf_of(client, "/journal")
     return client
+
+
+def write_wav(path, seconds: float = 3.0, rate: int = 8000) -> str:
+    """A real 8 kHz mono 16-bit WAV: a tone, so a browser can play it and its clock advances."""
+    import math
+    import struct
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                                 for i in range(int(seconds * rate))))
+    return str(path)
+
+
+WORDS = [{"w": "у", "start": 0.0, "end": 0.4, "conf": 0.9}, {"w": "нас", "start": 0.5, "end": 0.9, "conf": 0.95},
+         {"w": "течёт", "start": 1.0, "end": 1.5, "conf": 0.5}, {"w": "<script>alert(1)</script>", "start": 1.6,
+                                                                  "end": 2.2, "conf": 0.9},
+         {"w": "труба", "start": 2.3, "end": 2.9, "conf": 0.9}]
+
+
+@pytest.fixture
+def recorded_request(container, org, make_request, tmp_path):
+    """A request registered from a call, with the caller's description recorded and transcribed."""
+    r = make_request(description="Течёт труба")
+    now = container.clock()
+    call_id = container.calls.open_call(org_id=org.id, sip_call_id="sip-1", call_uuid="uuid-1",
+                                        from_number="+79035551001", to_number="+74950000000", arrived_at=now)
+    container.calls.answered(call_id, now)
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
+                                              path=write_wav(tmp_path / "d.wav"), request_id=r.id)
+    tid = container.transcripts.open(org_id=org.id, kind="description", call_id=call_id, recording_id=rec_id,
+                                     request_id=r.id)
+    container.transcripts.complete(tid, {"engine": "test", "text": " ".join(w["w"] for w in WORDS), "words": WORDS,
+                                         "language": "ru"},
+                                   {"work_type": {"value": "water", "confidence": 0.87}, "filled": []})
+    return r, rec_id, call_id
