@@ -24,6 +24,8 @@ from .templates import load_catalogue
 
 log = logging.getLogger(__name__)
 SMS = Actor(kind="system", role="system", name="SMS")
+LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
+MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed") + LADDER_EVENTS
 RESIDENT_TEMPLATES = {"accepted": "resident_accepted", "postponed": "resident_postponed", "done": "resident_done",
                       "closed": "resident_rating_request"}
 
@@ -93,7 +95,7 @@ class Notifier:
         key = (settings.provider, settings.kannel_sendsms_url, settings.twilio_account_sid, settings.sender,
                settings.twilio_base_url)
         if key not in self._providers:
-            self._providers[key] = make_provider(settings, self.public_url)
+            self._providers[key] = make_provider(settings, settings.callback_url or self.public_url)
         return self._providers[key]
 
     # -- composing -----------------------------------------------------------------------------------------------
@@ -137,6 +139,15 @@ class Notifier:
                              dedupe_key=key, **extra)]
 
     # -- domain events -------------------------------------------------------------------------------------------
+    def handle(self, row) -> None:
+        """One outbox event: its messages, then (for a change of the request) its next reminder moment."""
+        if row.name in MESSAGE_EVENTS:
+            self.on_event(row)
+        if row.request_id is not None and row.name.startswith("request.") and row.name not in LADDER_EVENTS:
+            from .scheduler import Wakeups
+
+            Wakeups(self.c.engine, self.c.clock).touch(row.org_id, row.request_id)
+
     def on_event(self, row) -> list[int]:
         """Messages for one outbox event (idempotent: the dedupe keys hold the event's id)."""
         if row.request_id is None:
@@ -188,7 +199,7 @@ class Notifier:
             return
         with self.c.engine.connect() as conn:
             f = compose.load_facts(conn, row.request_id)
-            extra = {"recipient": row.recipient, "error": (row.last_error or "")[:120]}
+            extra = {"phone": row.recipient, "error": (row.last_error or "")[:120]}
             note = self.catalogue.render("alert_sms_failed", compose.fields(f, self.catalogue, **extra),
                                          max_segments=5).text
             items = [] if row.audience in ("dispatcher", "manager") else \

@@ -17,6 +17,7 @@ class SmsSettings:
     backoff_max_seconds: float = 600.0
     timeout_seconds: float = 10.0  # one provider call
     link_ttl_hours: int = 72
+    callback_url: str = ""  # the web app's base URL as the provider reaches it (DLR, status); empty: public_url
     # Kannel: smsbox's sendsms interface; the MO/DLR webhooks check the shared secret and the source address.
     kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
     kannel_username: str = "hotline"

@@ -1,0 +1,154 @@
+"""Inbound SMS commands change requests through the journal (channel "sms"); anything wrong gets a short reply,
+is journaled in inbound_messages, and changes nothing."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import sqlalchemy as sa
+
+from journal_api.storage import tables as t
+from journal_api.storage.tables_messages import inbound_messages, sms_opt_outs
+from notifier.inbound import InboundService
+
+from .conftest import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, pump
+
+TECH_PHONE = "+79123456789"
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def inbound(notifier):
+    return InboundService(notifier)
+
+
+def sms(inbound, sender, body):
+    return inbound.receive(provider="kannel", provider_message_id=f"mo-{next(_ids)}", sender=sender, body=body)
+
+
+def _status(container, org, number):
+    return container.requests.get(org.id, number, DISPATCHER).status
+
+
+def _reply(container, outcome):
+    return all_messages(container, id=outcome.reply_ids[0])[0]
+
+
+def test_a_technician_accepts_postpones_and_finishes_by_sms(container, org, notifier, inbound, assigned):
+    n = assigned.number
+    out = sms(inbound, "8 (912) 345-67-89", f"{n} принято")
+    assert out.outcome == "applied" and _status(container, org, n) == "accepted"
+    assert "принята в работу" in _reply(container, out).body
+    out = sms(inbound, TECH_PHONE, f"№{n} отложено 28.11 15:00 нет запчасти")
+    request = container.requests.get(org.id, n, DISPATCHER)
+    assert request.status == "postponed" and request.status_reason == "нет запчасти"
+    out = sms(inbound, TECH_PHONE, f"{n} ГОТОВО заменил смеситель")
+    request = container.requests.get(org.id, n, DISPATCHER)
+    assert (request.status, request.report) == ("done", "заменил смеситель")
+    history = container.requests.history(org.id, n, DISPATCHER)
+    assert {e.channel for e in history if e.kind == "status" and e.actor_role == "technician"} == {"sms"}
+
+
+def test_short_forms_work(container, org, inbound, assigned):
+    sms(inbound, TECH_PHONE, f"{assigned.number} 1")
+    assert _status(container, org, assigned.number) == "accepted"
+    sms(inbound, TECH_PHONE, f"{assigned.number} 4")
+    assert _status(container, org, assigned.number) == "done"
+
+
+def test_impossible_needs_a_reason(container, org, inbound, assigned):
+    out = sms(inbound, TECH_PHONE, f"{assigned.number} невозможно")
+    assert out.outcome == "refused" and _status(container, org, assigned.number) == "assigned"
+    assert "причину" in _reply(container, out).body
+
+
+def test_mine_lists_his_open_requests(container, inbound, assigned):
+    out = sms(inbound, TECH_PHONE, "Мои")
+    assert f"№{assigned.number}" in _reply(container, out).body
+
+
+@pytest.mark.parametrize("body,template", [
+    ("99999 принято", "reply_unknown_request"), ("привет", "reply_malformed"), ("{n} алло", "reply_malformed"),
+])
+def test_wrong_commands_get_a_helpful_reply_and_change_nothing(container, org, inbound, assigned, body, template):
+    before = container.requests.history(org.id, assigned.number, DISPATCHER)
+    out = sms(inbound, TECH_PHONE, body.format(n=assigned.number))
+    assert out.outcome == "refused" and _reply(container, out).template == template
+    assert len(container.requests.history(org.id, assigned.number, DISPATCHER)) == len(before)
+    with container.engine.connect() as conn:
+        row = conn.execute(sa.select(inbound_messages).where(inbound_messages.c.id == out.inbound_id)).one()
+    assert row.outcome == "refused" and row.sender_kind == "staff"
+
+
+def test_another_technicians_request_is_refused(container, org, inbound, assigned):
+    container.registry.upsert_staff(org.id, SYSTEM, {"full_name": "Сидоров Пётр", "role": "technician",
+                                                     "phone": "+79125550000"})
+    out = sms(inbound, "+79125550000", f"{assigned.number} готово")
+    assert _reply(container, out).template == "reply_foreign_request"
+    assert _status(container, org, assigned.number) == "assigned"
+
+
+def test_an_illegal_step_is_refused_with_the_current_status(container, org, inbound, assigned):
+    out = sms(inbound, TECH_PHONE, f"{assigned.number} готово")  # not accepted yet
+    assert out.outcome == "refused" and "назначена" in _reply(container, out).body
+
+
+def test_an_unknown_sender_is_told_so_and_nothing_changes(container, org, inbound, assigned):
+    out = sms(inbound, "+79990001122", f"{assigned.number} готово")
+    assert out.outcome == "refused" and _reply(container, out).template == "reply_unknown_sender"
+    assert _status(container, org, assigned.number) == "assigned"
+
+
+def test_the_same_message_delivered_twice_is_handled_once(container, org, inbound, assigned):
+    first = inbound.receive(provider="kannel", provider_message_id="dup-1", sender=TECH_PHONE,
+                            body=f"{assigned.number} принято")
+    again = inbound.receive(provider="kannel", provider_message_id="dup-1", sender=TECH_PHONE,
+                            body=f"{assigned.number} принято")
+    assert (first.outcome, again.outcome) == ("applied", "duplicate")
+
+
+def test_a_resident_rates_a_closed_request(container, org, inbound, assigned, technician):
+    from journal_api.domain.events import Actor
+
+    tech = Actor(kind="staff", role="technician", id=technician.id, name="И")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "done", report="ok")
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "closed")
+    out = sms(inbound, RESIDENT_PHONE, "5!")
+    assert out.outcome == "applied"
+    assert container.requests.rating(org.id, assigned.number, DISPATCHER).score == 5
+    assert sms(inbound, RESIDENT_PHONE, "4").outcome == "refused"  # rated already: nothing to rate
+
+
+def test_free_text_from_a_known_resident_without_an_open_request_registers_one(container, org, inbound,
+                                                                               assigned, technician):
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="дубль")
+    out = sms(inbound, RESIDENT_PHONE, "В подъезде не горит свет")
+    assert out.outcome == "registered"
+    with container.engine.connect() as conn:
+        row = conn.execute(sa.select(t.requests).where(t.requests.c.id != assigned.id)).one()
+    assert (row.channel, row.caller_phone, row.description) == ("sms", RESIDENT_PHONE, "В подъезде не горит свет")
+    assert f"№{row.number}" in _reply(container, out).body
+
+
+def test_free_text_with_an_open_request_goes_to_its_history(container, org, inbound, assigned):
+    out = sms(inbound, RESIDENT_PHONE, "Соседи снизу тоже жалуются")
+    assert out.outcome == "commented"
+    notes = [e.new_value for e in container.requests.history(org.id, assigned.number, DISPATCHER)
+             if e.kind == "comment"]
+    assert notes == ["Соседи снизу тоже жалуются"]
+
+
+def test_stop_is_confirmed_once_and_then_nothing_more_is_sent(container, org, notifier, inbound, assigned,
+                                                              technician):
+    out = sms(inbound, RESIDENT_PHONE, "СТОП")
+    assert _reply(container, out).status == "queued"
+    with container.engine.connect() as conn:
+        assert conn.execute(sa.select(sms_opt_outs.c.phone)).scalars().all() == [RESIDENT_PHONE]
+    from journal_api.domain.events import Actor
+
+    container.requests.transition(org.id, assigned.number, Actor(kind="staff", role="technician",
+                                                                 id=technician.id, name="И"), "sms", "accepted")
+    pump(container, notifier)
+    accepted = all_messages(container, template="resident_accepted")
+    assert [m.status for m in accepted] == ["suppressed"]

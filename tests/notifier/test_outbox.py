@@ -1,0 +1,155 @@
+"""The SMS outbox: messages for the journal's events, sent once, retried or failed honestly, receipts forward only."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from journal_api.storage import tables as t
+from notifier.providers import PermanentError, TransientError
+
+from .conftest import DISPATCHER, RESIDENT_PHONE, all_messages, pump
+
+
+class Recording:
+    """A provider port that records calls and fails as told (the real providers have their own tests)."""
+
+    name = "log"
+
+    def __init__(self, failures=()):
+        self.failures = list(failures)
+        self.sent = []
+
+    def send(self, message):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+        return f"rec-{message.message_id}"
+
+
+def _use(notifier, provider):
+    notifier._providers = {key: provider for key in [("log", notifier.base.kannel_sendsms_url,
+                                                       notifier.base.twilio_account_sid, notifier.base.sender,
+                                                       notifier.base.twilio_base_url)]}
+
+
+def test_an_assignment_sends_the_technician_his_request_with_a_link_to_his_page(container, notifier, assigned,
+                                                                                technician):
+    pump(container, notifier)
+    sms = all_messages(container, audience="technician")
+    assert len(sms) == 1
+    body = sms[0].body
+    assert f"№{assigned.number}" in body and "ул. Ленина 10к2" in body and "п3 эт5 кв45" in body
+    assert RESIDENT_PHONE in body and "/t/" in body and sms[0].segments <= 2
+    assert sms[0].status == "sent" and sms[0].recipient == "+79123456789" and sms[0].staff_id == technician.id
+    token = body.rsplit("/t/", 1)[1]
+    grant = container.links.verify(token, "technician")
+    assert (grant.request_id, grant.subject_id) == (assigned.id, technician.id)
+
+
+def test_the_resident_hears_of_registration_acceptance_postponement_and_the_rating_request(
+        container, org, notifier, assigned, technician):
+    from datetime import timedelta
+
+    from journal_api.domain.events import Actor
+
+    tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+    container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "postponed", reason="нет запчасти",
+                                  until=container.clock() + timedelta(days=1))
+    container.requests.transition(org.id, assigned.number, tech, "sms", "done", report="заменил кран")
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "closed")
+    pump(container, notifier)
+    texts = [m.template for m in all_messages(container, audience="resident")]
+    assert texts == ["resident_registered", "resident_accepted", "resident_postponed", "resident_done",
+                     "resident_rating_request"]
+    done = all_messages(container, template="resident_done")[0]
+    assert "заменил кран" in done.body
+
+
+def test_an_event_handled_twice_makes_its_messages_once(container, notifier, assigned):
+    with container.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.outbox).order_by(t.outbox.c.id)).all()
+    for row in rows + rows:
+        notifier.handle(row)
+    assert len(all_messages(container)) == 2  # the resident's registration and the technician's assignment
+
+
+def test_a_message_is_sent_once_however_often_its_job_runs(container, notifier, assigned):
+    provider = Recording()
+    _use(notifier, provider)
+    pump(container, notifier, send=False)
+    ids = list(notifier.enqueuer.ids)
+    results = [notifier.send(i) for i in ids + ids + ids]
+    assert results.count("sent") == len(ids) and len(provider.sent) == len(ids)
+    assert {m.attempts for m in all_messages(container)} == {1}
+
+
+def test_transient_errors_are_retried_with_backoff_then_sent(container, notifier, assigned):
+    provider = Recording([TransientError("Kannel 503", "503"), TransientError("timeout", "timeout")])
+    _use(notifier, provider)
+    pump(container, notifier, send=False)
+    first = all_messages(container, audience="resident")[0].id
+    assert notifier.send(first) == "retry"
+    row = notifier.outbox.get(first)
+    assert row.status == "queued" and row.next_attempt_at > row.created_at and "503" in row.last_error
+    assert notifier.send(first) == "retry"
+    assert notifier.send(first) == "sent"
+    row = notifier.outbox.get(first)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+def test_a_permanent_error_is_not_retried_and_the_dispatcher_on_duty_is_alerted(container, org, notifier,
+                                                                                 assigned, dispatcher):
+    provider = Recording([PermanentError("Twilio 21211: invalid 'To'", "invalid_number")])
+    _use(notifier, provider)
+    pump(container, notifier, send=False)
+    first = all_messages(container, audience="resident")[0].id
+    assert notifier.send(first) == "failed"
+    assert notifier.send(first) == "not queued"
+    row = notifier.outbox.get(first)
+    assert row.status == "failed" and row.attempts == 1 and "21211" in row.last_error
+    alert = all_messages(container, template="alert_sms_failed")
+    assert len(alert) == 1 and alert[0].recipient == "+79031112233" and alert[0].request_id == assigned.id
+    history = container.requests.history(org.id, assigned.number, DISPATCHER)
+    assert any(e.kind == "comment" and e.channel == "sms" and "не доставлено" in (e.new_value or "")
+               for e in history)
+
+
+def test_the_last_transient_failure_fails_the_message_and_alerts(container, notifier, assigned, dispatcher):
+    provider = Recording([TransientError("timeout", "timeout")] * 3)
+    _use(notifier, provider)
+    pump(container, notifier, send=False)
+    first = all_messages(container, audience="resident")[0].id
+    assert [notifier.send(first) for _ in range(3)] == ["retry", "retry", "failed"]
+    assert notifier.outbox.get(first).status == "failed"
+    assert len(all_messages(container, template="alert_sms_failed")) == 1
+
+
+def test_receipts_move_a_message_forward_only(container, notifier, assigned):
+    pump(container, notifier)
+    mid = all_messages(container)[0].id
+    assert notifier.outbox.receipt(status="delivered", message_id=mid)
+    assert not notifier.outbox.receipt(status="sent", message_id=mid)  # a late "accepted by the SMSC"
+    assert not notifier.outbox.receipt(status="undelivered", message_id=mid)
+    row = notifier.outbox.get(mid)
+    assert row.status == "delivered" and row.delivered_at is not None
+
+
+def test_a_resident_who_said_stop_gets_nothing_more(container, org, notifier, make_request):
+    from journal_api.storage.tables_messages import sms_opt_outs
+
+    with container.engine.begin() as conn:
+        conn.execute(sa.insert(sms_opt_outs).values(org_id=org.id, phone=RESIDENT_PHONE, created_at=t.utcnow()))
+    make_request()
+    assert pump(container, notifier) == []
+    assert [m.status for m in all_messages(container, audience="resident")] == ["suppressed"]
+
+
+def test_a_claim_left_by_a_dead_worker_is_failed_not_resent(container, notifier, assigned, dispatcher):
+    from datetime import timedelta
+
+    pump(container, notifier, send=False)
+    mid = notifier.enqueuer.ids[0]
+    assert notifier.outbox.claim(mid) is not None  # the worker dies right after its claim
+    notifier.outbox.claim_timeout = timedelta(0)
+    assert notifier.outbox.reap() == [mid]
+    assert notifier.send(mid) == "not queued" and notifier.outbox.get(mid).status == "failed"
