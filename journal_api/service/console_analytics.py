@@ -93,7 +93,7 @@ def analytics(engine: sa.Engine, org_id: int, tz: str, start: datetime, end: dat
             sa.select(c.assignee_id, sa.func.count().label("n"), sa.func.avg(rt.score).label("avg"))
             .select_from(t.ratings.join(t.requests, t.requests.c.id == rt.request_id))
             .where(*period, c.assignee_id.is_not(None)).group_by(c.assignee_id)).all()
-        names = dict(conn.execute(sa.select(t.staff.c.id, t.staff.c.full_name).where(t.staff.c.org_id == org_id)))
+        names = dict(conn.execute(sa.select(t.staff.c.id, t.staff.c.full_name).where(t.staff.c.org_id == org_id)).all())
         b = t.buildings.c
         addresses = {r.id: f"{r.street}, д. {r.house}" + (f", корп. {r.korpus}" if r.korpus else "")
                      for r in conn.execute(sa.select(b.id, b.street, b.house, b.korpus).where(

@@ -1,0 +1,125 @@
+"""The Monitor and the analytics: open, overdue and urgent requests by every breakdown, per executor; intake by
+channel, day and hour; deadlines kept; top complaints; load and ratings; call answer times against ПП 416."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from conftest import DISPATCHER, SYSTEM
+
+from journal_api.bootstrap import bootstrap
+from journal_api.domain.events import Actor
+from journal_api.service import console_analytics, console_monitor
+from journal_api.service.console_monitor import ConsoleFilter
+from journal_api.service.queries import RequestFilter
+from journal_api.service.requests import NewRequest
+from journal_api.service.uow import MemoryPublisher
+
+
+@pytest.fixture
+def journal(container, settings, pg_engine, org, building, technician):
+    """An emergency registered three days ago and assigned (overdue now), a lift request today (unassigned), and a
+    request done and rated."""
+    past = container.clock() - timedelta(days=3)
+    old = bootstrap(settings, publisher=MemoryPublisher(), engine=pg_engine, clock=lambda: past)
+
+    def new(c, **fields):
+        return c.requests.register(org.id, DISPATCHER, NewRequest(**{
+            "description": "Заявка", "building_id": building.id, "apartment": 5, "channel": "phone", **fields}))
+
+    overdue = new(old, work_type="water", urgency="emergency", reason="Прорыв трубы")
+    old.requests.assign(org.id, overdue.number, SYSTEM, "system", technician.id)
+    lift = new(container, work_type="elevator", channel="sms")
+    done = new(container, work_type="water")
+    container.requests.assign(org.id, done.number, SYSTEM, "system", technician.id)
+    tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+    container.requests.transition(org.id, done.number, tech, "web", "accepted")
+    container.requests.transition(org.id, done.number, tech, "web", "done", report="Готово")
+    container.requests.rate(org.id, done.number, Actor(kind="resident", role="resident", name="Житель"), "web", 4)
+    return overdue, lift, done
+
+
+def test_the_monitor_counts_open_overdue_and_unassigned_requests(container, org, technician, journal):
+    m = console_monitor.monitor(container.engine, org.id, ConsoleFilter(), container.clock())
+    assert m["totals"] == {"open": 2, "overdue": 1, "urgent": 0, "unassigned": 1}
+    assert m["executors"] == [{"name": technician.full_name, "in_work": 1, "accepted": 0, "overdue": 1,
+                               "id": technician.id}]
+    assert dict(m["by"]["work_type"])["water"] == {"open": 1, "overdue": 1, "urgent": 0}
+    assert dict(m["by"]["reason"])["Прорыв трубы"]["overdue"] == 1
+    assert dict(m["by"]["city"])["Москва"]["open"] == 2
+    assert dict(m["by"]["complex"])["ЖК Солнечный"]["open"] == 2
+
+
+def test_the_monitor_filters_by_work_type_and_period(container, org, journal):
+    lift_only = ConsoleFilter(base=RequestFilter(work_type=["elevator"]))
+    assert console_monitor.monitor(container.engine, org.id, lift_only, container.clock())["totals"]["open"] == 1
+    today = ConsoleFilter(base=RequestFilter(registered_from=container.clock() - timedelta(hours=1)))
+    assert console_monitor.monitor(container.engine, org.id, today, container.clock())["totals"] == \
+        {"open": 1, "overdue": 0, "urgent": 0, "unassigned": 1}
+
+
+def test_the_monitor_page_links_its_figures_to_the_journal(console, journal):
+    page = console.get("/monitor").get_data(as_text=True)
+    assert '<b id="m-overdue">1</b>' in page and '<b id="m-open">2</b>' in page
+    listed = console.get("/journal?overdue=1").get_data(as_text=True)
+    assert f'href="/requests/{journal[0].number}"' in listed and f'href="/requests/{journal[1].number}"' not in listed
+
+
+def test_the_analytics_of_a_period(container, org, technician, journal):
+    now = container.clock()
+    a = console_analytics.analytics(container.engine, org.id, org.timezone, now - timedelta(days=7),
+                                    now + timedelta(minutes=1), now)
+    assert a["total"] == 3
+    assert dict(a["by_channel"]) == {"phone": 2, "sms": 1}
+    assert sum(a["by_hour"]) == 3 and sum(n for _, n in a["by_day"]) == 3
+    assert a["deadlines"]["emergency"]["open_overdue"] == 1
+    assert a["deadlines"]["normal"]["on_time"] == 1
+    assert a["top_work_type"][0] == ("water", 2)
+    assert a["ratings"] == [{"name": technician.full_name, "n": 1, "avg": 4.0}]
+    assert [x["n"] for x in a["load"]] == [2]
+
+
+def test_call_answer_times_are_measured_against_the_five_minute_rule(container, org):
+    now = container.clock()
+    calls = container.calls
+    for n, wait in enumerate((20, 7 * 60)):
+        call_id = calls.open_call(org_id=org.id, sip_call_id=f"c{n}", call_uuid=f"u{n}", from_number="+79035550000",
+                                  to_number=None, arrived_at=now - timedelta(minutes=30))
+        calls.answered(call_id, now - timedelta(minutes=30) + timedelta(seconds=wait))
+        calls.ended(call_id, at=now - timedelta(minutes=20), status="answered")
+    calls.missed(org_id=org.id, sip_call_id="m", from_number="+79035550001", to_number=None,
+                 at=now - timedelta(minutes=10))
+    a = console_analytics.analytics(container.engine, org.id, org.timezone, now - timedelta(days=1), now, now)
+    assert a["calls"]["total"] == 3 and a["calls"]["answered"] == 2 and a["calls"]["within_rule"] == 1
+    assert a["calls"]["buckets"] == {"le_30s": 1, "le_1m": 0, "le_5m": 0, "gt_5m": 1}
+    assert a["calls"]["unanswered"] == [("over_capacity", 1)] and a["calls"]["callbacks"] == 1
+
+
+def test_the_analytics_page_draws_its_charts_from_the_bundled_library(console, journal):
+    page = console.get("/analytics").get_data(as_text=True)
+    assert '<b id="a-total">3</b>' in page and 'src="/console/static/vendor/chart.umd.min.js"' in page
+    assert "http://" not in page.split("<main>")[1].split("</main>")[0].replace("http://localhost", "")
+    library = console.get("/console/static/vendor/chart.umd.min.js")
+    assert library.status_code == 200 and b"Chart.js v4" in library.data[:200]
+
+
+def test_the_console_works_on_the_embedded_sqlite_too(sqlite_container):
+    from conftest import sign_in
+
+    from journal_api.app import create_app
+    from journal_api.seed import seed_demo
+
+    c = sqlite_container
+    seed_demo(c)
+    org = c.registry.organisation_by_code("demo")
+    building = c.registry.list_buildings(org.id)[0]
+    c.requests.register(org.id, DISPATCHER, NewRequest(description="Нет воды", work_type="water",
+                                                       building_id=building.id, channel="phone"))
+    now = c.clock()
+    a = console_analytics.analytics(c.engine, org.id, org.timezone, now - timedelta(days=1), now + timedelta(1), now)
+    assert a["total"] == 1 and sum(a["by_hour"]) == 1
+    client = create_app(c).test_client()
+    assert sign_in(client, login="dispatcher", password="dispatcher").status_code == 302
+    for path in ("/board", "/journal", "/requests/1", "/monitor", "/analytics", "/journal/print",
+                 "/journal/export.xlsx", "/requests/new"):
+        assert client.get(path).status_code == 200, path
