@@ -59,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads per worker (--server gunicorn only)")
     p.add_argument("--per-kind", type=int, default=300, help="timed list calls per query kind")
     p.add_argument("--warmup", type=int, default=200, help="untimed list calls first")
+    p.add_argument("--skip-lists", action="store_true", help="measure creates only (quick iterations)")
     p.add_argument("--create-seconds", type=float, default=20.0)
     p.add_argument("--create-threads", type=int, default=8, help="concurrent HTTP clients for creates")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
@@ -114,15 +115,16 @@ def measure(args, url: str, c, fixtures, result: dict, log) -> None:
     warmup = work.make_samples(fixtures, max(1, args.warmup // len(work.KINDS)), rng, now, args.days)
     try:
         with server:
-            client = Client(server.host, server.port)
-            log(f"list queries through the API: {len(samples)} timed after {len(warmup)} warm-up calls")
-            api = work.run_api_lists(client, warmup + samples, warmup=len(warmup), log=log)
-            log("the same queries as bare SQL")
-            sql = work.run_sql_lists(dsn, warmup + samples, warmup=len(warmup))
-            health = work.health_round_trips(client, 300)
-            client.close()
-            result["lists"] = list_report(api, sql, health)
-            result["list_errors"] = api["errors"][:20]
+            if not args.skip_lists:
+                client = Client(server.host, server.port)
+                log(f"list queries through the API: {len(samples)} timed after {len(warmup)} warm-up calls")
+                api = work.run_api_lists(client, warmup + samples, warmup=len(warmup), log=log)
+                log("the same queries as bare SQL")
+                sql = work.run_sql_lists(dsn, warmup + samples, warmup=len(warmup))
+                health = work.health_round_trips(client, 300)
+                client.close()
+                result["lists"] = list_report(api, sql, health)
+                result["list_errors"] = api["errors"][:20]
             log(f"creates through the API: {args.create_threads} clients for {args.create_seconds:.0f} s")
             result["creates_api"] = work.run_api_creates(server, fixtures,
                                                          threads=args.create_threads,

@@ -122,10 +122,9 @@ class RequestService:
                               caller_name=data.caller_name, apartment=apartment, entrance=data.entrance,
                               floor=data.floor, answered_at=data.answered_at, reason=data.reason)
             request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
-            s.add(uow.track(request))
             if self.assignment is not None:  # after the deadlines: they bound the search for someone on shift
-                with s.no_autoflush:  # the request is inserted once, with its assignee or attention flag
-                    self.assignment.auto_assign(uow, org_id, request, now)
+                self.assignment.auto_assign(uow, org_id, request, now)
+            uow.insert_new(request)  # inserted once, with its assignee or attention flag
             uow.commit()
             return request
 
