@@ -1,0 +1,62 @@
+"""Kannel end to end: bearerbox + smsbox + fakesmsc on loopback. An assignment leaves as UCS-2 Cyrillic, its
+delivery report comes back to the DLR webhook, and the technician's MO reply "<n> ГОТОВО" changes the request."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from notifier.inbound import InboundService
+from notifier.service import Notifier
+
+from .conftest import DISPATCHER, all_messages, pump
+from .kannel import Kannel, WebServer, wait_for
+
+pytestmark = pytest.mark.e2e
+TECH = "+79123456789"
+
+
+@pytest.fixture
+def kannel_world(app, container, sms_settings, enqueued, redis_conn, tmp_path):
+    web = WebServer(app).__enter__()
+    settings = dataclasses.replace(sms_settings, provider="kannel", kannel_password="pw", sender="4740",
+                                   callback_url=web.url)
+    kannel = Kannel(settings, web.url, tmp_path)
+    settings = dataclasses.replace(settings, kannel_sendsms_url=kannel.sendsms_url)
+    notifier = Notifier(container, settings=settings, enqueuer=enqueued, redis=redis_conn)
+    app.extensions["hotline.notifier"] = notifier
+    app.extensions["hotline.sms_inbound"] = InboundService(notifier)
+    kannel.start()
+    try:
+        yield notifier, kannel
+    finally:
+        kannel.stop()
+        web.__exit__(None, None, None)
+
+
+def test_kannel_sends_ucs2_gets_the_receipt_and_applies_the_technicians_reply(container, org, assigned,
+                                                                              kannel_world):
+    notifier, kannel = kannel_world
+    assert "sent" in pump(container, notifier)
+    sms = all_messages(container, audience="technician")[0]
+    got = wait_for(lambda: [r for r in kannel.received if r[1] == TECH])
+    assert got[0][2] == sms.body and "№" in got[0][2] and "ул. Ленина" in got[0][2]  # Cyrillic intact
+    assert wait_for(lambda: notifier.outbox.get(sms.id).status == "delivered")
+
+    kannel.mo(TECH, "4740", f"{assigned.number} принято")
+    wait_for(lambda: container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted")
+    kannel.mo(TECH, "4740", f"{assigned.number} ГОТОВО")
+    wait_for(lambda: container.requests.get(org.id, assigned.number, DISPATCHER).status == "done")
+    history = container.requests.history(org.id, assigned.number, DISPATCHER)
+    assert [e.new_value for e in history if e.kind == "status" and e.channel == "sms"] == ["accepted", "done"]
+
+    pump(container, notifier)  # the replies go back out through Kannel
+    wait_for(lambda: [r for r in kannel.received if r[1] == TECH and "выполнена. Спасибо" in r[2]])
+
+
+def test_the_webhooks_refuse_a_wrong_secret_and_write_nothing(container, org, assigned, kannel_world, client):
+    notifier, kannel = kannel_world
+    response = client.get("/sms/kannel/mo", query_string={"secret": "guess", "from": TECH, "id": "x1",
+                                                         "text": f"{assigned.number} принято"})
+    assert response.status_code == 403
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "assigned"
