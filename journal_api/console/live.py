@@ -36,7 +36,7 @@ def _requests(org_id: int, where, order) -> list[dict]:
     return [{"number": r.number, "registered": local(r.registered_at), "due": local(r.due_at),
              "status": label("statuses", r.status), "urgency": r.urgency, "work_type": label("work_types", r.work_type),
              "description": r.description[:200], "address": data.address(r) if r.street else "",
-             "apartment": r.apartment, "assignee": r.full_name or "", "attention": r.attention or ""} for r in rows]
+             "apartment": r.apartment, "assignee": r.full_name or "", "attention": clabel("attention", r.attention)} for r in rows]
 
 
 def snapshot(org_id: int) -> dict:

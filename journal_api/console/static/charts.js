@@ -15,7 +15,8 @@
   bar("chart-hour", data.by_hour.labels, [{ label: "Заявок", data: data.by_hour.values, backgroundColor: "#5c8fd6" }]);
   var el = document.getElementById("chart-channel");
   if (el) new Chart(el, { type: "doughnut", data: { labels: data.by_channel.labels,
-    datasets: [{ data: data.by_channel.values, backgroundColor: ["#0b5cad", "#2e7d32", "#e65100", "#6d4c41", "#8e24aa"] }] } });
+    datasets: [{ data: data.by_channel.values, backgroundColor: ["#0b5cad", "#2e7d32", "#e65100", "#6d4c41", "#8e24aa"] }] },
+    options: { aspectRatio: 2 } });
   bar("chart-load", data.load.labels, [
     { label: "Всего", data: data.load.values, backgroundColor: "#0b5cad" },
     { label: "С нарушением срока", data: data.load.late, backgroundColor: "#c62828" }]);
