@@ -141,21 +141,37 @@ class CallService(CallQueries):
                            apartment: int | None = None, building_id: int | None = None,
                            description: str | None = None) -> dict:
         """Register the call's request (once: a second call returns the first). A work type or building the journal
-        refuses is dropped rather than losing the request; the dispatcher completes it."""
+        refuses is dropped rather than losing the request; the dispatcher completes it.
+
+        On PostgreSQL the call's row stays locked while the request is registered, so two registrations of one call
+        at the same time (a clean-up racing the original) make one request. SQLite takes its write lock at BEGIN, so
+        there the check and the registration are two transactions (one embedded process: the worker runs them in
+        order)."""
+        request_id = None
         with self.uow() as uow:
-            call = _call(uow, call_id)
-        if call.request_id is not None:
-            return self._registered(call.org_id, call.request_id)
+            locking = uow.session.get_bind().dialect.name == "postgresql"
+            call = _call(uow, call_id, for_update=locking)
+            request_id = call.request_id
+            if request_id is None and locking:
+                request_id = self._register(call, work_type, emergency, apartment, building_id, description).id
+                self._link(uow, call_id, request_id)
+                uow.commit()
+        if request_id is None:  # SQLite: no transaction may stay open around the registration
+            request_id = self._register(call, work_type, emergency, apartment, building_id, description).id
+            with self.uow() as uow:
+                self._link(uow, call_id, request_id)
+                uow.commit()
+        return self._registered(call.org_id, request_id)
+
+    def _register(self, call, work_type, emergency, apartment, building_id, description):
         data = NewRequest(description=description or journal_text("description_pending"),
                           work_type=work_type or "other", urgency="emergency" if emergency else None,
                           channel="phone", caller_phone=_phone_or_none(call.from_number),
                           building_id=building_id, apartment=apartment if building_id else None,
                           answered_at=call.answered_at)
-        request = None
         for _ in range(3):
             try:
-                request = self.requests.register(call.org_id, IVR, data)
-                break
+                return self.requests.register(call.org_id, IVR, data)
             except UnknownReference as exc:
                 if exc.field == "work_type" and data.work_type != "other":
                     data.work_type = "other"
@@ -167,12 +183,13 @@ class CallService(CallQueries):
                 if data.building_id is None and data.apartment is None:
                     raise
                 data.building_id, data.apartment = None, None
-        with self.uow() as uow:
-            uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(request_id=request.id))
-            uow.session.execute(sa.update(tc.recordings).where(
-                tc.recordings.c.call_id == call_id, tc.recordings.c.request_id.is_(None)).values(request_id=request.id))
-            uow.commit()
-        return self._registered(call.org_id, request.id)
+        return self.requests.register(call.org_id, IVR, data)
+
+    @staticmethod
+    def _link(uow: UnitOfWork, call_id: int, request_id: int) -> None:
+        uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(request_id=request_id))
+        uow.session.execute(sa.update(tc.recordings).where(
+            tc.recordings.c.call_id == call_id, tc.recordings.c.request_id.is_(None)).values(request_id=request_id))
 
     def request_status(self, org_id: int, number: int) -> dict | None:
         q = t.requests.c

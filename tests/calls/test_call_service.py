@@ -160,3 +160,17 @@ def _dispatcher(org_id):
     from journal_api.domain.events import Actor
 
     return Actor(kind="staff", role="dispatcher", id=None, name="Диспетчер")
+
+
+def test_two_registrations_of_one_call_at_the_same_time_make_one_request(container, tmp_path):
+    """PostgreSQL: a hang-up clean-up racing the original registration (the call's row is locked meanwhile)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = container.registry.create_organisation("demo", "УК Демо", "Europe/Moscow")
+    call_id = open_call(container, org.id)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: container.calls.register_from_call(
+            call_id, work_type="water", emergency=False, apartment=None, building_id=None), range(4)))
+    assert len({r["number"] for r in results}) == 1
+    with container.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(t.requests)) == 1
