@@ -7,6 +7,7 @@ each decision goes into the request's history: as the assignment's note, or as t
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -89,12 +90,8 @@ class AssignmentService:
     def _candidates(self, uow: UnitOfWork, org_id: int, request: Request, facts: RequestFacts) -> list[Candidate]:
         if request.building is None:
             return []
-        s, p = t.staff.c, t.responsibilities.c
-        people = uow.session.execute(
-            sa.select(s.id, s.full_name, s.last_assigned_at, p.priority)
-            .join_from(t.responsibilities, t.staff, p.staff_id == s.id)
-            .where(p.org_id == org_id, p.building_id == request.building.id, p.work_type == request.work_type,
-                   s.active.is_(True), s.role == "technician")).all()
+        people = uow.session.execute(_people_statement(), {"org_id": org_id, "building_id": request.building.id,
+                                                           "work_type": request.work_type}).all()
         if not people:
             return []
         ids = [row.id for row in people]
@@ -125,6 +122,16 @@ def unaccepted_minutes(settings: dict | None) -> dict[str, int]:
     if isinstance(value, dict):
         return {**UNACCEPTED_MINUTES, **{k: int(v) for k, v in value.items() if k in UNACCEPTED_MINUTES}}
     return dict(UNACCEPTED_MINUTES)
+
+
+@functools.lru_cache(maxsize=1)
+def _people_statement() -> sa.Select:
+    """Built once (registration runs it for every request): building a statement costs more than running it."""
+    s, p = t.staff.c, t.responsibilities.c
+    return sa.select(s.id, s.full_name, s.last_assigned_at, p.priority) \
+        .join_from(t.responsibilities, t.staff, p.staff_id == s.id) \
+        .where(p.org_id == sa.bindparam("org_id"), p.building_id == sa.bindparam("building_id"),
+               p.work_type == sa.bindparam("work_type"), s.active.is_(True), s.role == "technician")
 
 
 def _open_loads(uow: UnitOfWork, org_id: int, ids: list[int], request_id: int | None) -> dict[int, int]:

@@ -19,6 +19,7 @@ from ..domain.request import Attachment, HistoryEntry, Rating, Request
 from ..storage import tables as t
 from .assignment import AssignmentService
 from .deadlines import DeadlinePolicy
+from .registration import references_and_number
 from .queries import RequestFilter, build_list_query, building_ids_query, encode_cursor, sort_key
 from .uow import UnitOfWork
 
@@ -108,7 +109,8 @@ class RequestService:
             raise CrossOrganisation("A technician cannot register requests through the API.")
         with self.uow() as uow:
             s = uow.session
-            org, building = _references(uow, org_id, data.work_type, data.building_id, data.building_code)
+            refs = references_and_number(uow, org_id, data.work_type, data.building_id, data.building_code)
+            org, building = refs.org, refs.building
             phone = maybe_phone(data.caller_phone, region=org.phone_region, field="caller_phone")
             apartment = data.apartment
             if building is None and phone and data.channel in ("phone", "sms"):
@@ -116,7 +118,7 @@ class RequestService:
             reason = self.deadlines.reason(data.work_type, data.reason)  # a code of another work type: refused
             urgency = data.urgency or (reason.urgency if reason else "normal")
             now = uow.clock()
-            request = Request(org_id=org_id, number=_next_number(s, org_id), channel=data.channel,
+            request = Request(org_id=org_id, number=refs.number, channel=data.channel,
                               description=data.description, work_type=data.work_type, urgency=urgency,
                               registered_at=now, building=building, caller_phone=phone,
                               caller_name=data.caller_name, apartment=apartment, entrance=data.entrance,
@@ -257,22 +259,7 @@ def _load(uow: UnitOfWork, org_id: int, number: int, actor: Actor, *, for_update
     return request
 
 
-# Registration is the journal's hot path: its statements are built once (per shape) and run with parameters, as
-# building a statement costs more CPU than running one SQLAlchemy has compiled already.
-@functools.lru_cache(maxsize=1)
-def _next_number_statement() -> sa.Update:
-    c = t.counters.c
-    return sa.update(t.counters).where(c.org_id == sa.bindparam("org"), c.name == "request") \
-        .values(value=c.value + 1).returning(c.value)
-
-
-def _next_number(session, org_id: int) -> int:
-    number = session.execute(_next_number_statement(), {"org": org_id}).scalar_one_or_none()
-    if number is None:
-        raise NotFound(f"Organisation {org_id} has no request counter; it was not created by the service layer.")
-    return number
-
-
+# The reference check of a correction: its statements are built once (per shape) and run with parameters.
 @functools.lru_cache(maxsize=None)
 def _references_statement(work_type: bool, by_id: bool, by_code: bool) -> sa.Select:
     o, w, b = t.organisations.c, t.work_types.c, t.buildings.c

@@ -1,0 +1,114 @@
+"""Registration's first step, in one query: check what a new request refers to and take its number.
+
+Registration is the journal's hot path (every call, SMS and API client ends in it). The reference check reads the
+organisation, whether the work type is active in it, and the building with its city and housing complex, as plain
+columns (SQLAlchemy Core); the ORM would cost several times the CPU of the query to load the same four rows. On
+PostgreSQL the same statement also takes the request number: the counter's ``UPDATE ... RETURNING`` runs as a
+data-modifying CTE, so the row lock of the organisation's counter is taken in the first round trip and held to the
+commit, as before. SQLite cannot put an UPDATE in a CTE: there the counter is its own statement.
+
+The rows become domain objects that the session knows as persistent and unchanged (no extra query, nothing to
+flush): the unit of work's later ``session.get(Organisation, id)`` finds the organisation in the identity map.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..domain.errors import NotFound, UnknownReference
+from ..domain.registry import Building, City, HousingComplex, Organisation
+from ..storage import tables as t
+from .uow import UnitOfWork
+
+
+@dataclass
+class References:
+    org: Organisation
+    building: Building | None
+    number: int
+
+
+def references_and_number(uow: UnitOfWork, org_id: int, work_type: str, building_id: int | None,
+                          building_code: str | None) -> References:
+    """The organisation, the building (when named by id or code; it must be the organisation's) and the next
+    request number. The work type must be active in the organisation."""
+    by_id, by_code = building_id is not None, building_id is None and bool(building_code)
+    conn = uow.session.connection()
+    with_counter = conn.dialect.name == "postgresql"
+    row = conn.execute(_statement(by_id, by_code, with_counter),
+                       {"org": org_id, "work_type": work_type, "building_id": building_id,
+                        "building_code": building_code}).one_or_none()
+    if row is None:
+        raise NotFound(f"Organisation {org_id} does not exist.")
+    if not row.wt_active:
+        raise UnknownReference(f"Work type '{work_type}' is not active in your organisation.", field="work_type")
+    if (by_id or by_code) and row.b_id is None:
+        what = building_id if by_id else f"'{building_code}'"
+        raise UnknownReference(f"Building {what} does not exist in your organisation.", field="building")
+    number = row.number if with_counter else next_number(conn, org_id)
+    if number is None:
+        raise NotFound(f"Organisation {org_id} has no request counter; it was not created by the service layer.")
+    session = uow.session
+    org = _persistent(session, Organisation, row, "o_", t.organisations)
+    building = None
+    if by_id or by_code:
+        building = _persistent(session, Building, row, "b_", t.buildings, relations={
+            "city": _persistent(session, City, row, "c_", t.cities),
+            "complex": _persistent(session, HousingComplex, row, "x_", t.complexes) if row.x_id is not None
+            else None})
+    return References(org, building, number)
+
+
+def next_number(conn, org_id: int) -> int | None:
+    return conn.execute(_counter(), {"org": org_id}).scalar_one_or_none()
+
+
+@functools.lru_cache(maxsize=1)
+def _counter() -> sa.Update:
+    c = t.counters.c
+    # "org", not "org_id", here and in the statement around it: a parameter named like one of the counter's
+    # columns would become that column's new value in the UPDATE
+    return sa.update(t.counters).where(c.org_id == sa.bindparam("org"), c.name == "request") \
+        .values(value=c.value + 1).returning(c.value)
+
+
+def _labelled(table: sa.Table, prefix: str) -> list:
+    return [col.label(prefix + col.name) for col in table.columns]
+
+
+@functools.lru_cache(maxsize=None)
+def _statement(by_id: bool, by_code: bool, with_counter: bool) -> sa.Select:
+    o, w, b = t.organisations.c, t.work_types.c, t.buildings.c
+    columns = _labelled(t.organisations, "o_") + [w.active.label("wt_active")]
+    source = t.organisations.outerjoin(t.work_types, sa.and_(w.org_id == o.id, w.code == sa.bindparam("work_type")))
+    if by_id or by_code:
+        place = b.id == sa.bindparam("building_id") if by_id else b.code == sa.bindparam("building_code")
+        columns += _labelled(t.buildings, "b_") + _labelled(t.cities, "c_") + _labelled(t.complexes, "x_")
+        source = source.outerjoin(t.buildings, sa.and_(b.org_id == o.id, place)) \
+            .outerjoin(t.cities, t.cities.c.id == b.city_id) \
+            .outerjoin(t.complexes, t.complexes.c.id == b.complex_id)
+    stmt = sa.select(*columns).select_from(source).where(o.id == sa.bindparam("org"))
+    if with_counter:
+        taken = _counter().cte("taken")
+        stmt = stmt.add_columns(sa.select(taken.c.value).scalar_subquery().label("number"))
+    return stmt
+
+
+def _persistent(session, cls, row, prefix: str, table: sa.Table, relations: dict | None = None):
+    """A domain object from a row's prefixed columns, in the session as loaded and unchanged."""
+    known = session.identity_map.get(identity_key(cls, (getattr(row, prefix + "id"),)))
+    if known is not None:  # already loaded in this unit of work: that object it is
+        return known
+    obj = sa.inspect(cls).class_manager.new_instance()
+    for col in table.columns:
+        set_committed_value(obj, col.name, getattr(row, prefix + col.name))
+    for name, value in (relations or {}).items():
+        set_committed_value(obj, name, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
