@@ -119,37 +119,52 @@ def analytics(engine: sa.Engine, org_id: int, tz: str, start: datetime, end: dat
     }
 
 
+def _wait_seconds(c, dialect: str):
+    if dialect == "postgresql":
+        return sa.extract("epoch", c.answered_at - c.arrived_at)
+    return (sa.func.julianday(c.answered_at) - sa.func.julianday(c.arrived_at)) * 86400.0
+
+
 def _calls(conn, org_id: int, start: datetime, end: datetime) -> dict | None:
-    """Answer times of the period's inbound calls against the 5-minute rule; None without a calls table."""
+    """Answer times of the period's inbound calls against the 5-minute rule, counted in the database; None without
+    a calls table."""
     calls = t.metadata.tables.get("calls")
     if calls is None or not {"arrived_at", "answered_at", "status"} <= set(calls.c.keys()):
         return None
     c = calls.c
-    where = [c.org_id == org_id, c.arrived_at >= start, c.arrived_at < end]
+    dialect = conn.dialect.name
+    where = [c.org_id == org_id, c.arrived_at >= start, c.arrived_at < end, c.status != "ringing"]
     if "direction" in c:
         where.append(c.direction == "in")
-    rows = conn.execute(sa.select(c.status, c.arrived_at, c.answered_at).where(*where, c.status != "ringing")).all()
-    buckets = {"le_30s": 0, "le_1m": 0, "le_5m": 0, "gt_5m": 0}
-    waits = []
-    unanswered: dict[str, int] = {}
-    for r in rows:
-        if r.answered_at is None:
-            unanswered[r.status or "missed"] = unanswered.get(r.status or "missed", 0) + 1
-            continue
-        wait = (r.answered_at - r.arrived_at).total_seconds()
-        waits.append(wait)
-        key = "le_30s" if wait <= 30 else "le_1m" if wait <= 60 else "le_5m" if wait <= 300 else "gt_5m"
-        buckets[key] += 1
-    callbacks = done_callbacks = 0
-    if "callback_reason" in c:  # ПП 416: missed calls and voice messages become callback tasks on the call
-        callbacks, done_callbacks = conn.execute(sa.select(
-            sa.func.count(c.callback_reason), sa.func.count(c.callback_done_at)).where(*where)).one()
-    waits.sort()
-    total = len(rows)
-    within = buckets["le_30s"] + buckets["le_1m"] + buckets["le_5m"]
-    return {"total": total, "answered": len(waits), "within_rule": within, "buckets": buckets,
-            "unanswered": sorted(unanswered.items()), "callbacks": callbacks,
-            "callbacks_done": done_callbacks,
-            "within_rule_pct": round(100 * within / total, 1) if total else None,
-            "p50": waits[len(waits) // 2] if waits else None,
-            "p95": waits[min(len(waits) - 1, int(len(waits) * 0.95))] if waits else None}
+    wait = _wait_seconds(c, dialect)
+    answered = c.answered_at.is_not(None)
+
+    def within(low, high):
+        cond = [answered, wait > low] if low is not None else [answered]
+        if high is not None:
+            cond.append(wait <= high)
+        return sa.func.sum(sa.case((sa.and_(*cond), 1), else_=0))
+
+    row = conn.execute(sa.select(
+        sa.func.count().label("total"), sa.func.count(c.answered_at).label("answered"),
+        within(None, 30).label("le_30s"), within(30, 60).label("le_1m"), within(60, 300).label("le_5m"),
+        within(300, None).label("gt_5m"),
+        *((sa.func.count(c.callback_reason).label("callbacks"), sa.func.count(c.callback_done_at).label("done"))
+          if "callback_reason" in c else ())).where(*where)).one()
+    unanswered = conn.execute(sa.select(c.status, sa.func.count()).where(*where, c.answered_at.is_(None))
+                              .group_by(c.status).order_by(c.status)).all()
+    p50 = p95 = None
+    if row.answered and dialect == "postgresql":
+        p50, p95 = conn.execute(sa.select(
+            sa.func.percentile_cont(0.5).within_group(wait), sa.func.percentile_cont(0.95).within_group(wait))
+            .where(*where, answered)).one()
+    elif row.answered:  # SQLite: the embedded mode's few calls
+        waits = sorted(conn.scalars(sa.select(wait).where(*where, answered)))
+        p50, p95 = waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.95))]
+    buckets = {k: int(getattr(row, k) or 0) for k in ("le_30s", "le_1m", "le_5m", "gt_5m")}
+    within_rule = buckets["le_30s"] + buckets["le_1m"] + buckets["le_5m"]
+    return {"total": row.total, "answered": row.answered, "within_rule": within_rule, "buckets": buckets,
+            "unanswered": [(status, n) for status, n in unanswered],
+            "callbacks": getattr(row, "callbacks", 0), "callbacks_done": getattr(row, "done", 0),
+            "within_rule_pct": round(100 * within_rule / row.total, 1) if row.total else None,
+            "p50": float(p50) if p50 is not None else None, "p95": float(p95) if p95 is not None else None}

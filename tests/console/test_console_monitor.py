@@ -116,8 +116,13 @@ def test_the_console_works_on_the_embedded_sqlite_too(sqlite_container):
     c.requests.register(org.id, DISPATCHER, NewRequest(description="Нет воды", work_type="water",
                                                        building_id=building.id, channel="phone"))
     now = c.clock()
+    call_id = c.calls.open_call(org_id=org.id, sip_call_id="s", call_uuid="s1", from_number=None, to_number=None,
+                                arrived_at=now - timedelta(minutes=5))
+    c.calls.answered(call_id, now - timedelta(minutes=5) + timedelta(seconds=45))
+    c.calls.ended(call_id, at=now, status="answered")
     a = console_analytics.analytics(c.engine, org.id, org.timezone, now - timedelta(days=1), now + timedelta(1), now)
     assert a["total"] == 1 and sum(a["by_hour"]) == 1
+    assert a["calls"]["buckets"]["le_1m"] == 1 and round(a["calls"]["p50"]) == 45
     client = create_app(c).test_client()
     assert sign_in(client, login="dispatcher", password="dispatcher").status_code == 302
     for path in ("/board", "/journal", "/requests/1", "/monitor", "/analytics", "/journal/print",
