@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from . import calls as call_routes
 from . import escalation as escalation_routes
 from . import imports as import_routes
 from . import registry as registry_routes
@@ -20,6 +21,7 @@ def create_blueprint() -> Blueprint:
     api.register_blueprint(rules_routes.bp)
     api.register_blueprint(schedule_routes.bp)
     api.register_blueprint(escalation_routes.bp)
+    api.register_blueprint(call_routes.bp)
 
     @api.get("/openapi.json")
     def openapi():

@@ -1,0 +1,125 @@
+"""GET /api/v1/calls, /calls/<id>, /recordings/<id>/audio: filters, paging, roles and the listen audit."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from calls_support import T0, open_call, write_wav
+from journal_api.storage import tables as t
+
+
+
+@pytest.fixture
+def calls(container, org, building, tmp_path):
+    """Five calls: three answered (one with a request and two recordings), one missed, one over capacity."""
+    c = container
+    ids = []
+    for i in range(3):
+        call_id = open_call(c, org.id, uuid=f"u{i}", caller=f"+7903555100{i}", at=T0 + timedelta(minutes=i))
+        c.calls.ended(call_id, at=T0 + timedelta(minutes=i, seconds=50), status="answered", hangup_cause="normal",
+                      ivr_path=["greeting", "main_menu"], digits=["2"])
+        ids.append(call_id)
+    out = c.calls.register_from_call(ids[0], work_type="water", emergency=False, apartment=12,
+                                     building_id=building.id)
+    wav = write_wav(tmp_path / "d.wav", 1.5)
+    rec = c.calls.attach_recording(call_id=ids[0], kind="description", path=wav)
+    c.calls.attach_recording(call_id=ids[0], kind="call", path=write_wav(tmp_path / "c.wav", 3.0, value=7))
+    ids.append(c.calls.missed(org_id=org.id, sip_call_id="m", from_number="+79030000009", to_number="+74950000000",
+                              at=T0 + timedelta(minutes=3), status="missed"))
+    ids.append(c.calls.missed(org_id=org.id, sip_call_id="o", from_number="+79030000010", to_number="+74950000001",
+                              at=T0 + timedelta(minutes=4)))
+    return {"ids": ids, "number": out["number"], "recording": rec, "wav": wav}
+
+
+def test_calls_are_listed_newest_first_with_answer_time_and_request_number(client, make_token, calls):
+    resp = client.get("/api/v1/calls", headers=make_token())
+    assert resp.status_code == 200
+    items = resp.json["items"]
+    assert [i["id"] for i in items] == list(reversed(calls["ids"]))
+    first = items[-1]
+    assert first["request_number"] == calls["number"] and first["answer_seconds"] == 0.0
+    assert first["ivr_path"] == ["greeting", "main_menu"] and first["digits"] == ["2"]
+    assert items[0]["status"] == "over_capacity" and items[0]["callback_reason"] == "over_capacity"
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("status=missed", [3]), ("has_request=true", [0]), ("has_request=false", [4, 3, 2, 1]),
+    ("from=5551001", [1]), ("to=0001", [4]), ("callback=pending", [4, 3]),
+    ("since=2026-11-26T12:02:00%2B00:00&until=2026-11-26T12:04:00%2B00:00", [3, 2]),
+])
+def test_calls_are_filtered(client, make_token, calls, query, expected):
+    resp = client.get(f"/api/v1/calls?{query}", headers=make_token())
+    assert resp.status_code == 200, resp.json
+    assert [i["id"] for i in resp.json["items"]] == [calls["ids"][k] for k in expected]
+
+
+def test_calls_are_paged_with_a_cursor_without_gaps_or_repeats(client, make_token, calls):
+    seen, url = [], "/api/v1/calls?limit=2"
+    while url:
+        page = client.get(url, headers=make_token()).json
+        seen += [i["id"] for i in page["items"]]
+        url = f"/api/v1/calls?limit=2&cursor={page['next_cursor']}" if page["next_cursor"] else None
+    assert seen == list(reversed(calls["ids"]))
+
+
+def test_a_bad_filter_gets_the_one_error_shape(client, make_token, calls):
+    for query in ("status=lost", "period=year", "cursor=garbage", "frm=1"):
+        resp = client.get(f"/api/v1/calls?{query}", headers=make_token())
+        assert resp.status_code == 422 and resp.json["error"]["code"] == "validation_error", (query, resp.json)
+
+
+def test_a_call_comes_with_its_recordings_and_its_request(client, make_token, calls):
+    resp = client.get(f"/api/v1/calls/{calls['ids'][0]}", headers=make_token())
+    body = resp.json
+    assert resp.status_code == 200 and body["request_number"] == calls["number"]
+    assert [(r["kind"], r["duration_s"]) for r in body["recordings"]] == [("description", 1.5), ("call", 3.0)]
+    assert body["recordings"][0]["audio_url"] == f"/api/v1/recordings/{calls['recording']}/audio"
+    assert client.get("/api/v1/calls/999999", headers=make_token()).status_code == 404
+
+
+def test_listening_to_a_recording_streams_the_wav_and_is_audited(client, make_token, container, calls):
+    resp = client.get(f"/api/v1/recordings/{calls['recording']}/audio", headers=make_token(role="manager"))
+    assert resp.status_code == 200 and resp.mimetype == "audio/wav"
+    data = open(calls["wav"], "rb").read()
+    assert resp.data == data and resp.headers["X-Checksum-SHA256"] == hashlib.sha256(data).hexdigest()
+    with container.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.audit_log).where(t.audit_log.c.entity == "recording")).all()
+    assert [(r.entity_id, r.action, r.actor_kind) for r in rows] == [(calls["recording"], "listen", "token")]
+
+
+def test_a_technician_hears_only_recordings_of_his_requests_and_sees_no_call_list(client, make_token, container,
+                                                                                   org, technician, calls):
+    headers = make_token(role="technician", staff_id=technician.id)
+    assert client.get(f"/api/v1/recordings/{calls['recording']}/audio", headers=headers).status_code == 404
+    assert client.get("/api/v1/calls", headers=headers).status_code == 403
+    from journal_api.domain.events import Actor
+
+    container.requests.assign(org.id, calls["number"], Actor(kind="staff", role="dispatcher", name="Д"),
+                              "dispatcher", technician.id)
+    assert client.get(f"/api/v1/recordings/{calls['recording']}/audio", headers=headers).status_code == 200
+
+
+def test_another_organisation_sees_neither_the_calls_nor_the_recordings(client, make_token, other_org, calls):
+    headers = make_token(org_code="other")
+    assert client.get("/api/v1/calls", headers=headers).json["items"] == []
+    assert client.get(f"/api/v1/calls/{calls['ids'][0]}", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/recordings/{calls['recording']}/audio", headers=headers).status_code == 404
+
+
+def test_a_dispatcher_closes_a_callback_task(client, make_token, calls):
+    missed = calls["ids"][3]
+    resp = client.post(f"/api/v1/calls/{missed}/callback-done", headers=make_token())
+    assert resp.status_code == 200 and resp.json["callback_done_at"] is not None
+    pending = client.get("/api/v1/calls?callback=pending", headers=make_token()).json["items"]
+    assert [i["id"] for i in pending] == [calls["ids"][4]]
+    resp = client.post(f"/api/v1/calls/{calls['ids'][1]}/callback-done", headers=make_token())
+    assert resp.status_code == 422
+
+
+def test_the_calls_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert {"/api/v1/calls", "/api/v1/calls/{call_id}", "/api/v1/recordings/{recording_id}/audio"} <= set(paths) \
+        or {"/calls", "/calls/{call_id}", "/recordings/{recording_id}/audio"} <= set(paths)
