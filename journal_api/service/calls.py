@@ -20,7 +20,7 @@ from recordings.store import BlobStore
 
 from ..catalogue import label
 from ..domain import calls as d
-from ..domain.errors import NotFound, UnknownReference, ValidationError
+from ..domain.errors import DomainError, NotFound, UnknownReference, ValidationError
 from ..domain.events import Actor, DomainEvent
 from ..domain.phones import maybe_phone
 from ..storage import tables as t
@@ -30,6 +30,10 @@ from .requests import NewRequest, RequestService
 from .uow import UnitOfWork
 
 IVR = Actor(kind="system", role="system", name="IVR")
+ORG_OPS = ("lookup_caller", "buildings_for_apartment", "request_status")
+INVOKE_OPS = {"lookup_caller": "lookup_caller", "buildings_for_apartment": "buildings_for_apartment",
+              "register_request": "register_from_call", "request_status": "request_status",
+              "callback_task": "callback_task"}
 MAX_RECORDING_BYTES = 2 ** 31
 
 
@@ -224,6 +228,30 @@ class CallService(CallQueries):
                 uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(callback_done_at=now))
                 uow.audit(org_id, actor, "call", call_id, "callback_done", {"at": now})
                 uow.commit()
+
+    # -- one entry point for a worker ------------------------------------------------------------------------------
+    def invoke(self, op: str, args: dict, *, org_id: int | None, call_id: int | None) -> tuple[bool, dict]:
+        """Carry out an IVR ``Invoke(op, args)`` and give ``(ok, data)`` for ``InvokeResult``: ops about the
+        organisation get ``org_id``, ops about the call get ``call_id``; nothing found is ``not_found``, a list is
+        ``{"items": [...]}``, an unreachable database is ``db_down`` (the caller spools what must not be lost), a
+        refused input is the domain error's code. Any other exception propagates."""
+        method = INVOKE_OPS.get(op)
+        if method is None:
+            return False, {"error": "unknown_op"}
+        first = org_id if op in ORG_OPS else call_id
+        if first is None:
+            return False, {"error": "db_down" if op not in ORG_OPS else "no_org"}
+        try:
+            data = getattr(self, method)(first, **dict(args))
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                return False, {"error": "db_down"}
+            raise
+        except DomainError as exc:
+            return False, {"error": exc.code, "message": str(exc)}
+        if data is None or data == []:
+            return False, {"error": "not_found"}
+        return True, {"items": data} if isinstance(data, list) else dict(data)
 
     # -- recordings ------------------------------------------------------------------------------------------------
     def attach_recording(self, *, call_id: int, kind: str, path: str | Path, request_id: int | None = None) -> int:
