@@ -58,7 +58,8 @@ class Notifier:
         self.c = container
         self.base = settings or load_sms_settings()
         self.catalogue = load_catalogue()
-        self.outbox = Outbox(container.engine, container.clock, **({"lease": lease} if lease else {}))
+        self.outbox = Outbox(container.engine, container.clock,
+                             lease=lease or timedelta(seconds=self.base.lease_seconds))
         if redis is None:
             from redis import Redis
 

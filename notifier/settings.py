@@ -16,6 +16,7 @@ class SmsSettings:
     backoff_seconds: float = 5.0  # first retry delay; doubles each time (with jitter), at most backoff_max_seconds
     backoff_max_seconds: float = 600.0
     timeout_seconds: float = 10.0  # one provider call
+    lease_seconds: float = 60.0  # a queued message whose job has not run by then is enqueued again (Redis lost it)
     link_ttl_hours: int = 72
     callback_url: str = ""  # the web app's base URL as the provider reaches it (DLR, status); empty: public_url
     # Kannel: smsbox's sendsms interface; the MO/DLR webhooks check the shared secret and the source address.

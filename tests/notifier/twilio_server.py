@@ -26,6 +26,7 @@ class TwilioServer:
         self.messages: list[dict] = []
         self.unsubscribed: set[str] = set()
         self.busy = 0  # answer this many requests with 429 / 20429
+        self.delay = 0.0  # seconds to wait before answering (a provider that times out)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,6 +53,10 @@ class TwilioServer:
 
     # -- the API ---------------------------------------------------------------------------------------------------
     def handle(self, h: BaseHTTPRequestHandler) -> None:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if h.headers.get("Authorization") != expected:
