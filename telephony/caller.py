@@ -2,8 +2,8 @@
 
 It dials a SIP URI, records what it hears, and follows a small script: each ``--dtmf`` item is sent when the IVR
 falls silent after speaking (``--gap`` seconds), or at a fixed time after the answer with ``DIGITS@SECONDS``; the
-``--play`` file is played once the digits are sent and the IVR has finished its next prompt (the beep), or at
-``--play-at SECONDS``. It ends when the far end hangs up, ``--hangup-after`` seconds after the playback, or at
+``--play`` file is played once the digits are sent and the IVR has beeped (a pure tone; ``--play-when silence``:
+when it falls silent instead), or at ``--play-at SECONDS``. It ends when the far end hangs up, ``--hangup-after`` seconds after the playback, or at
 ``--timeout``. It prints one JSON line describing the call.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Script:
     dtmf: list[tuple[str, float | None]] = field(default_factory=list)  # (digits, at seconds or None: on silence)
     play: str | None = None
     play_at: float | None = None
+    play_when: str = "beep"  # beep: after the IVR's next beep; silence: when the IVR falls silent (--gap)
     hangup_after: float | None = None  # seconds after the playback ends
     hangup_at: float | None = None  # seconds after the answer
     gap: float = 1.0
@@ -51,6 +52,8 @@ class Heard:
 
     def __init__(self, path: str):
         self.path, self.offset, self.audio_s, self.last_voice, self.voiced = path, 44, 0.0, None, 0.0
+        self.tone_ends: list[float] = []  # where each beep (a pure tone) ended, in audio seconds
+        self._in_tone = False
 
     def update(self) -> None:
         try:
@@ -64,12 +67,23 @@ class Heard:
             return
         blocks = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32).reshape(-1, 800)
         rms = np.sqrt((blocks * blocks).mean(axis=1))
+        spectrum = np.abs(np.fft.rfft(blocks, axis=1)) ** 2
+        tonal = spectrum.max(axis=1) / np.maximum(spectrum.sum(axis=1), 1e-9) > 0.8
         for i, value in enumerate(rms):
-            if value > VOICE_RMS:
+            loud = value > VOICE_RMS
+            if loud:
                 self.last_voice = self.audio_s + (i + 1) * 0.1
                 self.voiced += 0.1
+            if loud and tonal[i]:
+                self._in_tone = True
+            elif self._in_tone:
+                self._in_tone = False
+                self.tone_ends.append(self.audio_s + i * 0.1)
         self.audio_s += len(rms) * 0.1
         self.offset += usable
+
+    def beep_after(self, mark: float) -> bool:
+        return any(end > mark for end in self.tone_ends)
 
     def silent_for(self, seconds: float, since_voice_after: float = 0.0) -> bool:
         """The far end spoke after ``since_voice_after`` (audio seconds) and has been silent ``seconds`` since."""
@@ -144,7 +158,12 @@ def run_call(uri: str, script: Script, *, record_heard: str | None = None, from_
                     queue.pop(0)
                 continue
             if script.play and play_started is None:
-                due = t >= script.play_at if script.play_at is not None else heard.silent_for(0.5, voice_mark)
+                if script.play_at is not None:
+                    due = t >= script.play_at
+                elif script.play_when == "beep":
+                    due = heard.beep_after(voice_mark)
+                else:
+                    due = heard.silent_for(script.gap, voice_mark)
                 if due:
                     player = ep_mod.make_player([script.play])
                     player.startTransmit(ep_mod.call_audio(call))
@@ -200,14 +219,17 @@ def command(cli) -> None:
     @click.option("--record-heard", type=click.Path(dir_okay=False), help="write what the caller hears here")
     @click.option("--from", "from_uri", help="the caller's URI, e.g. sip:+79123456789@127.0.0.1")
     @click.option("--play-at", type=float, help="play at this many seconds after the answer")
+    @click.option("--play-when", type=click.Choice(["beep", "silence"]), default="beep", show_default=True,
+                  help="play after the IVR's beep, or when it falls silent")
     @click.option("--hangup-after", type=float, help="hang up this many seconds after the playback ends")
     @click.option("--hangup-at", type=float, help="hang up this many seconds after the answer")
     @click.option("--gap", type=float, default=1.0, show_default=True, help="silence that ends an IVR prompt")
     @click.option("--timeout", type=float, default=60.0, show_default=True)
-    def call_cmd(uri, play, dtmf, dtmf_method, record_heard, from_uri, play_at, hangup_after, hangup_at, gap,
-                 timeout):
+    def call_cmd(uri, play, dtmf, dtmf_method, record_heard, from_uri, play_at, play_when, hangup_after, hangup_at,
+                 gap, timeout):
         """Call URI with the pjsua2 test caller and print what happened as JSON."""
-        script = Script(dtmf=parse_dtmf(dtmf), play=play, play_at=play_at, hangup_after=hangup_after,
+        script = Script(dtmf=parse_dtmf(dtmf), play=play, play_at=play_at, play_when=play_when,
+                        hangup_after=hangup_after,
                         hangup_at=hangup_at, gap=gap, method=dtmf_method, timeout=timeout)
         result = run_call(uri, script, record_heard=record_heard, from_uri=from_uri)
         click.echo(json.dumps(result, ensure_ascii=False))

@@ -92,6 +92,12 @@ def create_endpoint(events: Events, *, host: str, port: int, rtp_port: int, rtp_
     cfg.medConfig.ecTailLen = 0  # no echo canceller: no sound device, and it costs CPU per call
     cfg.medConfig.noVad = True  # keep RTP flowing in silence: recordings keep their real-time length
     cfg.medConfig.threadCnt = 1
+    # A deep, steady jitter buffer: a recording is not a conversation, 200 ms more delay costs nothing, and a
+    # buffer that shrinks and grows drops or invents frames (the recording would no longer match what was said).
+    cfg.medConfig.jbInit = 200
+    cfg.medConfig.jbMinPre = 160
+    cfg.medConfig.jbMaxPre = 600
+    cfg.medConfig.jbMax = 1500
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port = port

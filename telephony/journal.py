@@ -92,8 +92,10 @@ class Journal:
 
     def submit(self, key, kind: str, fn, *args, **kwargs) -> None:
         def run():
+            started = time.monotonic()
             try:
                 payload = fn(*args, **kwargs)
+                log.info("journal %s took %.0f ms", kind, (time.monotonic() - started) * 1000)
             except Exception as exc:  # reported back to the call: the loop decides, nothing is swallowed
                 if not is_db_down(exc):
                     log.exception("journal %s failed", kind)
@@ -102,9 +104,19 @@ class Journal:
 
         self.pool.submit(run)
 
+    def warm(self) -> dict:
+        """Build the wiring and open a database connection before the first call needs them."""
+        import sqlalchemy as sa
+
+        with self.container.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return {"ok": True}
+
     # -- the call's life ------------------------------------------------------------------------------------
     def open_call(self, info: dict) -> dict:
         org_id = self.calls.resolve_org(info["to_number"])
+        if org_id is None:
+            return {"ok": False, "error": "no_org"}
         call_id = self.calls.open_call(org_id=org_id, sip_call_id=info["sip_call_id"],
                                        call_uuid=info["call_uuid"], from_number=info["from_number"],
                                        to_number=info["to_number"], arrived_at=info["arrived_at"],
@@ -140,7 +152,7 @@ class Journal:
                                                                                    "callback_task")}}
             log.exception("invoke %s failed", op)
             return {"ok": False, "data": {"error": getattr(exc, "code", None) or type(exc).__name__}}
-        if data is None or data == []:
+        if data is None:
             return {"ok": False, "data": {"error": "not_found"}}
         if isinstance(data, list):
             data = {"items": data}
@@ -184,7 +196,12 @@ class Journal:
         if not data or data.get("state") == "stored":
             return {"ok": True}
         if data.get("call_id") is None:
-            opened = self.open_call(data)
+            opened = self.open_call({**data, "arrived_at": _dt(data["arrived_at"])})
+            if not opened["ok"]:  # no organisation takes this number: nothing to store it under
+                log.warning("call %s: %s; its recordings stay in the spool", data["call_uuid"], opened["error"])
+                data.update(state="stored", stored_at=time.time(), error=opened["error"])
+                spool.write_json(manifest_path, data)
+                return opened
             data.update(org_id=opened["org_id"], call_id=opened["call_id"])
             spool.write_json(manifest_path, data)
         self._replay_requests(data)

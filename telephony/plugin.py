@@ -3,7 +3,61 @@ from __future__ import annotations
 
 
 def commands(cli) -> None:
-    """Add this package's `hotline` subcommands."""
+    """`hotline sip` (the supervisor), `hotline sip-password` (a softphone's credentials), `hotline call`."""
+    import click
+
+    from . import caller
+
+    @cli.command("sip")
+    @click.option("--workers", type=int, help="worker processes (default [sip] workers / HOTLINE_SIP_WORKERS)")
+    @click.option("--port", type=int, help="the public SIP port (default sip_port)")
+    @click.pass_context
+    def sip_cmd(ctx, workers, port):
+        """Run the telephony workers (and Kamailio in front when there are several) until SIGTERM."""
+        import os
+
+        from journal_api.config import load_section, load_settings
+
+        from .settings import SipSettings
+        from .supervisor import run_supervisor
+
+        config = (ctx.obj or {}).get("config")
+        if config:  # the workers read the same file
+            os.environ["HOTLINE_CONFIG"] = os.path.abspath(config)
+        if port:
+            os.environ["HOTLINE_SIP_PORT"] = str(port)
+        try:
+            settings = load_settings(config_file=config, sip_port=port)
+            sip = load_section(SipSettings, "sip", config_file=config, workers=workers)
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"Cannot read the settings: {exc}") from None
+        if sip.workers < 1 or sip.max_calls < 1 or sip.max_calls > 4:
+            raise click.UsageError("[sip] workers must be at least 1 and max_calls between 1 and 4")
+        raise SystemExit(run_supervisor(settings, sip))
+
+    @cli.command("sip-password")
+    @click.argument("staff_id", type=int)
+    def sip_password(staff_id):
+        """Print the SIP username and password of a staff member's softphone (registered at Kamailio)."""
+        import sqlalchemy as sa
+
+        from journal_api.bootstrap import bootstrap
+        from journal_api.storage import tables as t
+
+        from .kamailio import staff_password
+
+        container = bootstrap()
+        try:
+            with container.engine.connect() as conn:
+                row = conn.execute(sa.select(t.staff.c.org_id, t.staff.c.sip_account)
+                                   .where(t.staff.c.id == staff_id)).one_or_none()
+        finally:
+            container.dispose()
+        if row is None or not row.sip_account:
+            raise click.UsageError(f"Staff member {staff_id} does not exist or has no sip_account.")
+        click.echo(f"{row.sip_account} {staff_password(container.settings.secret_key, row.org_id, row.sip_account)}")
+
+    caller.command(cli)
 
 
 def web(app, container) -> None:
@@ -20,10 +74,11 @@ def periodic(container) -> list:
 
 
 def up(settings) -> list:
-    """[(name, argv)] child processes for `hotline up`."""
-    return []
+    """[(name, argv)] child processes for `hotline up`: the SIP supervisor."""
+    return [("sip", ["sip"])]
 
 
 def banner(settings) -> list:
     """Lines `hotline up` prints when it is ready."""
-    return []
+    return [f"Hotline phone: sip:hotline@127.0.0.1:{settings.sip_port} (try: hotline call "
+            f"sip:hotline@127.0.0.1:{settings.sip_port} --record-heard heard.wav)"]

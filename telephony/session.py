@@ -43,6 +43,7 @@ class Session:
         self.players: list = []
         self.call_rec = None
         self.seg = None  # the Record in progress: media.Segment
+        self.prefetched = None  # [Invoke, its result or None]: submitted while the Play before it runs
         self.status, self.cause = "answered", ""
         dirs = worker.dirs
         self.manifest_path = dirs["calls"] / f"{self.key}.json"
@@ -56,6 +57,7 @@ class Session:
 
     def feed(self, event) -> None:
         actions, self.flow_state = self.worker.step(self.flow_state, event)
+        log.info("call %s: %s -> %s", self.key[:8], event, actions)
         self.pending.extend(actions)
         self.advance()
 
@@ -108,10 +110,12 @@ class Session:
         self.digits.append(digit)
         action, data = self.current or (None, None)
         if isinstance(action, A.Play):
-            if action.barge_in:
+            if action.barge_in:  # the caller knows what to press: skip the prompts up to the Gather
                 self.buffer += digit
                 self.stop_players()
                 self.current = None
+                while self.pending and isinstance(self.pending[0], A.Play) and self.pending[0].barge_in:
+                    self.pending.pop(0)
                 self.advance()
         elif isinstance(action, A.Gather):
             self.buffer += digit
@@ -124,7 +128,8 @@ class Session:
         if self.hung_up:
             return
         self.hung_up = True
-        self.cause = self.cause or f"{code} {reason}".strip()
+        self.flow_done = bool(getattr(self.flow_state, "done", False))
+        self.cause = self.cause or ("caller" if code in (0, 200) else f"{code} {reason}".strip())
         self.stop_players()
         if self.seg is not None:
             self.end_record("hangup", notify=False)
@@ -141,6 +146,11 @@ class Session:
 
     def on_invoke_result(self, payload: dict) -> None:
         action, data = self.current or (None, None)
+        if self.prefetched is not None:
+            if action is not self.prefetched[0]:  # answered before its Play ended: kept until then
+                self.prefetched[1] = payload
+                return
+            self.prefetched = None
         if not isinstance(action, A.Invoke):
             return
         ok, result = bool(payload.get("ok")), dict(payload.get("data") or {})
@@ -176,6 +186,8 @@ class Session:
         now = time.monotonic()
         if isinstance(action, A.Play):
             self.current = (action, {"until": now + self.play(action.prompts)})
+            if self.pending and isinstance(self.pending[0], A.Invoke) and not action.barge_in:
+                self.submit_invoke(self.pending[0])  # "please wait" plays while the journal works
         elif isinstance(action, A.Gather):
             self.current = (action, {"deadline": now + action.timeout_s})
             self.check_gather(action)
@@ -184,8 +196,12 @@ class Session:
             self.current = (action, {"beep_until": until})
         elif isinstance(action, A.Invoke):
             self.current = (action, {})
-            self.worker.journal.submit(self.key, "invoke", self.worker.journal.invoke, dict(self.manifest),
-                                       action.op, dict(action.args))
+            if self.prefetched and self.prefetched[0] is action:
+                if self.prefetched[1] is not None:
+                    payload, self.prefetched = self.prefetched[1], None
+                    self.on_invoke_result(payload)
+            else:
+                self.submit_invoke(action)
         elif isinstance(action, A.Transfer):
             other = self.worker.dial(self, self.worker.resolve_target(action.target))
             if other is None:
@@ -200,6 +216,11 @@ class Session:
                 self.worker.hangup(self.call)
         elif isinstance(action, _Answer):
             self.feed(action.event)
+
+    def submit_invoke(self, action) -> None:
+        self.prefetched = [action, None]
+        self.worker.journal.submit(self.key, "invoke", self.worker.journal.invoke, dict(self.manifest),
+                                   action.op, dict(action.args))
 
     def play(self, prompts) -> float:
         paths = [str(self.worker.prompt_path(p)) for p in prompts]
@@ -284,6 +305,8 @@ class Session:
     def finish(self) -> None:
         self.ended = True
         path = list(getattr(self.flow_state, "path", ()) or ())
+        if not getattr(self, "flow_done", True) and not self.manifest.get("request_id"):
+            self.status = "abandoned"  # the caller left before the IVR was through and no request came of it
         self.manifest.update(state="ended", ended_at=datetime.now(timezone.utc).isoformat(),
                              status=self.status, hangup_cause=self.cause or "", ivr_path=path,
                              digits=list(self.digits))

@@ -13,9 +13,9 @@ class SipSettings:
     max_calls: int = 4  # per worker; the pjsua2 wheel cannot hold more
     worker_port_base: int = 0  # workers' private SIP ports (base + i); 0: free ports picked at start
     rtp_port_base: int = 0  # RTP ports (base + 100 * i ...); 0: free ranges picked at start
-    flow: str = "default"  # the IVR flow: a name known to ivr_flows or a path to a YAML file
     did: str = ""  # the dialled number assumed when the To header carries none
-    dispatcher_uri: str = ""  # where option 0 transfers to ("dispatchers"); empty: the staff registered at Kamailio
+    # Where the flow's "dispatchers" transfer goes. Empty: the dispatchers group at Kamailio (N > 1), or no one.
+    dispatcher_uri: str = ""
     retention_days: int = 365  # spooled and stored recordings older than this are deleted by the retention job
     live_queue: str = ""  # Redis list suffix for live audio announcements; empty: the core queue name
     kamailio_bin: str = "/usr/sbin/kamailio"

@@ -54,13 +54,15 @@ class Worker:
     # -- IVR -------------------------------------------------------------------------------------------------
     def load_ivr(self) -> None:
         from ivr_flows import load_flow, step
-        from ivr_flows.prompts import Catalogue
+        from ivr_flows.prompts import catalogue_for
+        from ivr_flows.settings import load_ivr_settings
 
         self._step = step
         if self._flow is None:
-            self._flow = load_flow(self.sip.flow)
+            ivr = load_ivr_settings()
+            self._flow = load_flow(ivr.flow, params=ivr.flow_params())
         if self._prompt_path is None:
-            self._prompt_path = catalogue_for(Catalogue, self.settings).path
+            self._prompt_path = catalogue_for(self.settings).path
 
     def step(self, state, event):
         return self._step(self._flow, state, event)
@@ -81,6 +83,7 @@ class Worker:
             max_calls=self.sip.max_calls, log_level=self.sip.log_level, user_agent=f"hotline-{self.index}")
         signal.signal(signal.SIGTERM, lambda *_: self.drain())
         signal.signal(signal.SIGINT, lambda *_: self.drain())
+        self.journal.submit(None, "warm", self.journal.warm)
         self.journal.submit(None, "replay", self.journal.replay)
         self._replaying = True
         next_replay, next_purge = time.monotonic() + REPLAY_EVERY_S, time.monotonic() + 60
@@ -238,7 +241,7 @@ class Worker:
     def handle_results(self) -> None:
         while not self.journal.results.empty():
             key, kind, payload = self.journal.results.get_nowait()
-            if kind in ("replay", "purge"):
+            if kind in ("replay", "purge", "warm"):
                 self._replaying = False if kind == "replay" else self._replaying
                 continue
             session = self.sessions.get(key)
@@ -253,16 +256,6 @@ class Worker:
 def _user(uri: str) -> str | None:
     match = re.search(r"sips?:([^@;>]+)@", uri or "")
     return match.group(1) if match else None
-
-
-def catalogue_for(catalogue_cls, settings):
-    """The prompt catalogue the IVR uses (ivr_flows decides where its prompts live)."""
-    from ivr_flows import prompts
-
-    factory = getattr(prompts, "default_catalogue", None) or getattr(prompts, "catalogue_for", None)
-    if factory is not None:
-        return factory(settings)
-    return catalogue_cls()
 
 
 def main(argv=None) -> int:

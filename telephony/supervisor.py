@@ -1,0 +1,222 @@
+"""`hotline sip`: N telephony workers, restarted when they die, drained on SIGTERM; Kamailio in front when N > 1.
+
+N = 1: the worker listens on the public port (``sip_port``). N > 1: each worker gets a private port, Kamailio
+listens on the public one (telephony/kamailio.py). A worker that dies (even ``kill -9``) is restarted on the same
+ports after the spool is repaired: the WAV headers of its calls are fixed here, and the new worker's mover stores
+those calls in the journal as ``failed`` with their partial recordings.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recordings import spool
+
+from . import kamailio
+from .netutil import free_port, free_udp_range, sip_options
+
+log = logging.getLogger("telephony.supervisor")
+RTP_PORTS = 40  # per worker: 4 calls + a transfer leg, RTP and RTCP each, with room
+
+
+@dataclass
+class Slot:
+    index: int
+    host: str
+    port: int
+    rtp_port: int
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+class Supervisor:
+    def __init__(self, settings, sip, *, echo=print, container=None):
+        self.settings, self.sip, self.echo = settings, sip, echo
+        self.data_dir = Path(settings.data_dir).resolve()
+        self.run_dir = self.data_dir / "run" / f"sip-{settings.sip_port}"
+        self.stop = threading.Event()
+        self.slots: list[Slot] = []
+        self.kam: subprocess.Popen | None = None
+        self._container = container
+        self._journal = None
+
+    # -- start -----------------------------------------------------------------------------------------------
+    def plan(self) -> None:
+        n, host = max(1, self.sip.workers), self.sip.host
+        for i in range(n):
+            if n == 1:
+                port = self.settings.sip_port
+            else:
+                port = self.sip.worker_port_base + i if self.sip.worker_port_base else free_port(host=host)
+            rtp = self.sip.rtp_port_base + RTP_PORTS * i if self.sip.rtp_port_base else free_udp_range(RTP_PORTS, host)
+            self.slots.append(Slot(i, host, port, rtp))
+
+    def spawn(self, slot: Slot) -> None:
+        argv = [sys.executable, "-m", "telephony.worker", "--index", str(slot.index), "--host", slot.host,
+                "--port", str(slot.port), "--rtp-port", str(slot.rtp_port)]
+        if len(self.slots) > 1:
+            argv.append("--no-log-rejected")  # Kamailio logs the busy calls once, not once per worker
+        env = dict(os.environ, HOTLINE_DATA_DIR=str(self.data_dir))
+        slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        slot.started_at = time.monotonic()
+
+    def start_kamailio(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dbtext = self.run_dir / "dbtext"
+        accounts, dispatchers = self.staff_accounts()
+        kamailio.write_dbtext(dbtext, accounts)
+        trunk = {"registrar": self.sip.trunk_registrar, "username": self.sip.trunk_username,
+                 "password": self.sip.trunk_password}
+        cfg = kamailio.render(listen_host=self.sip.host, listen_port=self.settings.sip_port,
+                              workers=[(s.host, s.port) for s in self.slots], dispatchers=dispatchers,
+                              dbtext_dir=dbtext, dispatcher_list=self.run_dir / "dispatcher.list",
+                              retry_after=self.sip.busy_retry_after, trunk=trunk)
+        path = self.run_dir / "kamailio.cfg"
+        path.write_text(cfg)
+        self.kam = subprocess.Popen([self.sip.kamailio_bin, "-DD", "-E", "-f", str(path), "-Y", str(self.run_dir),
+                                     "-P", str(self.run_dir / "kamailio.pid"), "-w", str(self.run_dir),
+                                     "-m", "64", "-M", "8"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, errors="replace", preexec_fn=_die_with_parent)
+        threading.Thread(target=self.read_kamailio, args=(self.kam,), daemon=True).start()
+
+    def staff_accounts(self) -> tuple[list[dict], list[str]]:
+        """Every active staff member with a ``sip_account`` may register; dispatchers get the "dispatchers"
+        calls. The database being down only leaves the softphones out, never the hotline."""
+        try:
+            import sqlalchemy as sa
+
+            from journal_api.storage import tables as t
+
+            with self.container.engine.connect() as conn:
+                rows = conn.execute(sa.select(t.staff.c.org_id, t.staff.c.role, t.staff.c.sip_account)
+                                    .where(t.staff.c.active.is_(True), t.staff.c.sip_account.is_not(None))).all()
+        except Exception as exc:
+            log.warning("staff softphones not loaded (%s); the hotline runs without them", exc)
+            return [], []
+        accounts = [{"username": r.sip_account,
+                     "password": kamailio.staff_password(self.settings.secret_key, r.org_id, r.sip_account)}
+                    for r in rows]
+        return accounts, sorted({r.sip_account for r in rows if r.role == "dispatcher"})
+
+    @property
+    def container(self):
+        if self._container is None:
+            from journal_api.bootstrap import bootstrap
+
+            self._container = bootstrap(self.settings)
+        return self._container
+
+    def read_kamailio(self, proc: subprocess.Popen) -> None:
+        with open(self.run_dir / "kamailio.log", "a") as out:
+            for line in proc.stderr:
+                out.write(line)
+                out.flush()
+                if "HOTLINE-BUSY|" in line:
+                    self.busy(line.split("HOTLINE-BUSY|", 1)[1].strip())
+
+    def busy(self, fields: str) -> None:
+        from .journal import Journal, caller_phone, dialled_number
+
+        call_id, from_uri, to_user = (fields.split("|") + ["", "", ""])[:3]
+        if self._journal is None:
+            self._journal = Journal(self.settings, self.data_dir, worker="kamailio", container=self._container)
+        info = {"sip_call_id": call_id, "from_number": caller_phone(from_uri) or "anonymous",
+                "to_number": dialled_number(f"sip:{to_user}@x", self.sip.did), "status": "over_capacity"}
+        self._journal.submit(None, "missed", self._journal.missed, info)
+
+    def wait_ready(self, timeout: float = 20.0) -> bool:
+        end = time.monotonic() + timeout
+        targets = [(s.host, s.port) for s in self.slots]
+        if self.kam is not None:
+            targets.append((self.sip.host, self.settings.sip_port))
+        pending = set(targets)
+        while pending and time.monotonic() < end and not self.stop.is_set():
+            for target in list(pending):
+                if sip_options(*target, timeout=0.3) is not None:
+                    pending.discard(target)
+        return not pending
+
+    # -- run -------------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, lambda *_: self.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            repaired = spool.recover(self.data_dir)
+            if repaired:
+                log.info("repaired %d recordings left by a stopped worker", len(repaired))
+            self.plan()
+            if len(self.slots) > 1:
+                self.start_kamailio()
+            for slot in self.slots:
+                self.spawn(slot)
+            if not self.wait_ready():
+                self.echo("SIP: not every worker answered in time; see the messages above.")
+            else:
+                self.echo(f"SIP ready: udp:{self.sip.host}:{self.settings.sip_port} ({len(self.slots)} worker"
+                          f"{'s' if len(self.slots) > 1 else ''}"
+                          f"{', Kamailio in front' if self.kam else ''})")
+            while not self.stop.wait(0.2):
+                self.watch()
+            return 0
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def watch(self) -> None:
+        for slot in self.slots:
+            code = slot.proc.poll() if slot.proc else 0
+            if code is None:
+                continue
+            log.warning("worker %d exited with %s; restarting it", slot.index, code)
+            spool.recover(self.data_dir)
+            if time.monotonic() - slot.started_at < 2.0:
+                time.sleep(1.0)  # a worker that cannot start must not spin the CPU
+            slot.restarts += 1
+            self.spawn(slot)
+        if self.kam is not None and self.kam.poll() is not None:
+            log.warning("Kamailio exited with %s; restarting it", self.kam.returncode)
+            self.start_kamailio()
+
+    def shutdown(self) -> None:
+        live = [s.proc for s in self.slots if s.proc and s.proc.poll() is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)  # drain: no new calls, the current ones go on
+        deadline = time.monotonic() + self.sip.drain_seconds + 10
+        for proc in live:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.kam is not None and self.kam.poll() is None:
+            self.kam.terminate()
+            try:
+                self.kam.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kam.kill()
+                self.kam.wait()
+        if self._journal is not None:
+            self._journal.close()
+        elif self._container is not None:
+            self._container.dispose()
+
+
+def _die_with_parent() -> None:  # in the child before exec: a supervisor killed -9 takes its workers along
+    import ctypes
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))
+
+
+def run_supervisor(settings, sip) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sip %(levelname)s %(message)s")
+    return Supervisor(settings, sip, echo=lambda line: print(line, flush=True)).run()
