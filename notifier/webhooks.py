@@ -56,21 +56,25 @@ def _kannel_check(args: dict) -> None:
 
 
 def _kannel_args() -> dict:
-    """The query, decoded in the charset Kannel names (%C): MO text may come as UTF-8 or UCS-2 (UTF-16BE)."""
+    """The query; the text is decoded in the charset Kannel names (%C): UTF-8 after mo-recode, or UCS-2."""
     raw = request.query_string.decode("ascii", "replace")
-    first = dict(parse_qsl(raw, keep_blank_values=True, encoding="latin-1"))
-    charset = (first.get("charset") or "UTF-8").upper()
-    encoding = {"UTF-16BE": "utf-16-be", "UCS-2": "utf-16-be", "UTF-16": "utf-16-be", "8-BIT": "utf-8"} \
-        .get(charset, "utf-8" if charset in ("UTF-8", "") else charset.lower())
-    try:
-        return dict(parse_qsl(raw, keep_blank_values=True, encoding=encoding, errors="strict"))
-    except (UnicodeDecodeError, LookupError):
-        return dict(parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace"))
+    args = dict(parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace"))
+    charset = (args.get("charset") or "UTF-8").upper()
+    encoding = {"UTF-16BE": "utf-16-be", "UCS-2": "utf-16-be", "UTF-16": "utf-16-be"}.get(charset)
+    if encoding:
+        for key, value in parse_qsl(raw, keep_blank_values=True, encoding="latin-1"):
+            if key == "text":
+                try:
+                    args["text"] = value.encode("latin-1").decode(encoding)
+                except UnicodeDecodeError:
+                    pass
+    return args
 
 
 def _limit(sender: str) -> None:
     n = _notifier()
-    if not InboundLimiter(n.redis).allow(sender, n.base.inbound_per_minute):
+    prefix = f"hotline:sms:in:{n.c.settings.queue_name}"
+    if not InboundLimiter(n.redis, prefix).allow(sender, n.base.inbound_per_minute):
         abort(429)
 
 

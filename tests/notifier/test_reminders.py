@@ -1,0 +1,97 @@
+"""Reminders and escalations leave on time from the ladder of issue 3: scheduled per request in the database,
+recomputed when the request changes, cancelled when it closes, never sent twice; one scheduler holds the lock."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from journal_api.domain.events import Actor
+from journal_api.service.escalation import EscalationService
+from journal_api.storage.tables_messages import sms_wakeups
+from notifier.scheduler import Scheduler
+
+from .conftest import DISPATCHER, SYSTEM, all_messages, pump
+
+FAST = {"statuses": ["assigned"], "until": "accepted", "emergency": [],
+        "normal": [{"at": "assigned+1s", "remind": "assignee"},
+                   {"at": "assigned+2s", "escalate": "dispatcher_on_duty"}]}
+
+
+@pytest.fixture
+def scheduler(container, notifier, redis_conn, queue_name):
+    escalation = EscalationService(container.uow)
+    return Scheduler(notifier, escalation, redis=redis_conn, lock_key=f"{queue_name}:sms-scheduler-test")
+
+
+def _wakeup(container, request_id):
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(sms_wakeups.c.due_at).where(sms_wakeups.c.request_id == request_id)).scalar()
+
+
+def _run_until(container, notifier, scheduler, moment):
+    while container.clock() < moment:
+        scheduler.tick()
+        pump(container, notifier)
+        time.sleep(0.05)
+    scheduler.tick()
+    pump(container, notifier)
+
+
+def test_a_reminder_and_an_escalation_leave_on_time_once_and_stop_on_acceptance(
+        container, org, notifier, scheduler, assigned, technician, dispatcher):
+    EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
+    container.requests.assign(org.id, assigned.number, DISPATCHER, "dispatcher", technician.id)  # fresh moment
+    request = container.requests.get(org.id, assigned.number, DISPATCHER)
+    pump(container, notifier)
+    scheduler.tick()
+    assert _wakeup(container, request.id) == request.assigned_at + timedelta(seconds=1)
+    _run_until(container, notifier, scheduler, request.assigned_at + timedelta(seconds=2.3))
+    reminder = all_messages(container, template="reminder_acceptance")
+    escalation = all_messages(container, template="escalation_acceptance")
+    assert [m.recipient for m in reminder] == ["+79123456789"]
+    assert [m.recipient for m in escalation] == ["+79031112233"]
+    lateness = reminder[0].sent_at - (request.assigned_at + timedelta(seconds=1))
+    assert timedelta(0) <= lateness < timedelta(seconds=2)
+    for _ in range(3):  # ticking on changes nothing: each action once
+        scheduler.tick()
+        pump(container, notifier)
+    assert len(all_messages(container, template="reminder_acceptance")) == 1
+
+
+def test_acceptance_before_the_moment_cancels_the_reminder(container, org, notifier, scheduler, assigned,
+                                                           technician):
+    EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
+    container.requests.assign(org.id, assigned.number, DISPATCHER, "dispatcher", technician.id)
+    pump(container, notifier)
+    scheduler.tick()
+    tech = Actor(kind="staff", role="technician", id=technician.id, name="И")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
+    _run_until(container, notifier, scheduler, container.clock() + timedelta(seconds=2.2))
+    assert all_messages(container, template="reminder_acceptance") == []
+
+
+def test_a_closed_request_has_no_wakeup_left(container, org, notifier, scheduler, assigned):
+    pump(container, notifier)
+    scheduler.tick()
+    assert _wakeup(container, assigned.id) is not None  # the deadlines' reminders lie ahead
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="дубль")
+    pump(container, notifier)
+    scheduler.tick()
+    assert _wakeup(container, assigned.id) is None
+
+
+def test_only_one_scheduler_holds_the_lock(container, notifier, redis_conn, queue_name):
+    escalation = EscalationService(container.uow)
+    key = f"{queue_name}:sms-scheduler-lock-test"
+    first, second = (Scheduler(notifier, escalation, redis=redis_conn, lock_key=key) for _ in range(2))
+    try:
+        assert first.holds_lock(2000) and not second.holds_lock(2000)
+        assert first.holds_lock(2000)  # renewed by its owner
+        first.release()
+        assert second.holds_lock(2000)
+    finally:
+        first.release()
+        second.release()

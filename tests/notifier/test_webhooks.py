@@ -1,0 +1,100 @@
+"""The Kannel webhooks: a shared secret and an address allow-list, replays refused, a per-sender rate limit;
+refused requests write nothing."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from journal_api.storage.tables_messages import inbound_messages
+from notifier.inbound import InboundService
+from notifier.service import Notifier
+
+from .conftest import DISPATCHER, all_messages, pump
+
+TECH = "+79123456789"
+
+
+@pytest.fixture
+def hooks(app, container, sms_settings, enqueued, redis_conn):
+    settings = dataclasses.replace(sms_settings, inbound_per_minute=100, kannel_allow_ips="127.0.0.1, 10.1.0.0/16")
+    notifier = Notifier(container, settings=settings, enqueuer=enqueued, redis=redis_conn)
+    app.extensions["hotline.notifier"] = notifier
+    app.extensions["hotline.sms_inbound"] = InboundService(notifier)
+    return notifier
+
+
+def _mo(client, body, *, sender=TECH, secret="s3cret", ip="127.0.0.1", mid=None):
+    return client.get("/sms/kannel/mo", query_string={"secret": secret, "from": sender, "to": "4740", "text": body,
+                                                     "id": mid or str(uuid.uuid4()), "charset": "UTF-8"},
+                      environ_base={"REMOTE_ADDR": ip})
+
+
+def _inbound_count(container):
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(inbound_messages)).scalar()
+
+
+def test_a_kannel_mo_from_an_allowed_address_changes_the_request(client, container, org, hooks, assigned):
+    assert _mo(client, f"{assigned.number} принято", ip="10.1.2.3").status_code == 200
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted"
+
+
+@pytest.mark.parametrize("secret,ip", [("wrong", "127.0.0.1"), ("", "127.0.0.1"), ("s3cret", "10.2.0.1")])
+def test_a_forged_kannel_mo_gets_403_and_writes_nothing(client, container, org, hooks, assigned, secret, ip):
+    assert _mo(client, f"{assigned.number} принято", secret=secret, ip=ip).status_code == 403
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "assigned"
+    assert _inbound_count(container) == 0
+
+
+def test_a_replayed_kannel_mo_gets_403(client, container, hooks, assigned):
+    assert _mo(client, f"{assigned.number} принято", mid="same-id").status_code == 200
+    assert _mo(client, f"{assigned.number} принято", mid="same-id").status_code == 403
+    assert _inbound_count(container) == 1
+
+
+def test_a_sender_over_the_rate_limit_gets_429_and_nothing_is_written(client, container, hooks, assigned):
+    hooks.base = dataclasses.replace(hooks.base, inbound_per_minute=3)
+    sender = "+7912" + uuid.uuid4().hex[:7].translate(str.maketrans("abcdef", "123456"))
+    codes = [_mo(client, "мои", sender=sender).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert _inbound_count(container) == 3
+
+
+def test_a_ucs2_mo_is_decoded_in_the_charset_kannel_names(client, container, org, hooks, assigned):
+    from urllib.parse import quote_from_bytes
+
+    text = quote_from_bytes(f"{assigned.number} ПРИНЯТО".encode("utf-16-be"))
+    response = client.get(f"/sms/kannel/mo?secret=s3cret&from=%2B79123456789&id=u1&charset=UTF-16BE&text={text}")
+    assert response.status_code == 200
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted"
+
+
+def test_a_dlr_needs_the_secret_and_moves_the_message_forward(client, container, hooks, assigned):
+    pump(container, hooks)
+    mid = all_messages(container)[0].id
+    assert client.get("/sms/kannel/dlr", query_string={"secret": "nope", "id": mid, "type": 1}).status_code == 403
+    assert hooks.outbox.get(mid).status == "sent"
+    assert client.get("/sms/kannel/dlr", query_string={"secret": "s3cret", "id": mid, "type": 1}).status_code == 200
+    assert client.get("/sms/kannel/dlr", query_string={"secret": "s3cret", "id": mid, "type": 8}).status_code == 200
+    assert hooks.outbox.get(mid).status == "delivered"
+
+
+def test_the_rate_of_a_provider_is_kept_across_senders(redis_conn, queue_name):
+    import time
+
+    from notifier.ratelimit import RateLimiter
+
+    limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
+    start = time.monotonic()
+    stamps = []
+    for _ in range(12):
+        limiter.acquire(name, 5)
+        stamps.append(time.monotonic())
+    per_second: dict[int, int] = {}
+    for stamp in stamps:
+        per_second[int(stamp - start + (start % 1))] = per_second.get(int(stamp - start + (start % 1)), 0) + 1
+    assert max(per_second.values()) <= 5 and stamps[-1] - start >= 1.0
+
