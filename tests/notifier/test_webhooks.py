@@ -84,17 +84,14 @@ def test_a_dlr_needs_the_secret_and_moves_the_message_forward(client, container,
 
 def test_the_rate_of_a_provider_is_kept_across_senders(redis_conn, queue_name):
     import time
+    from collections import Counter
 
     from notifier.ratelimit import RateLimiter
 
     limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
-    start = time.monotonic()
     stamps = []
     for _ in range(12):
         limiter.acquire(name, 5)
-        stamps.append(time.monotonic())
-    per_second: dict[int, int] = {}
-    for stamp in stamps:
-        per_second[int(stamp - start + (start % 1))] = per_second.get(int(stamp - start + (start % 1)), 0) + 1
-    assert max(per_second.values()) <= 5 and stamps[-1] - start >= 1.0
-
+        stamps.append(time.time())  # the limiter counts wall-clock seconds
+    per_second = Counter(int(stamp) for stamp in stamps)
+    assert max(per_second.values()) <= 5 and len(per_second) >= 3
