@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 from redis import Redis
 
-from journal_api.domain.events import Actor
 from journal_api.service.requests import NewRequest
-from journal_api.storage import tables as t
-from journal_api.storage.tables_messages import messages
 from notifier.service import Notifier
 from notifier.settings import SmsSettings
-
-SYSTEM = Actor.system("test")
-DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
-RESIDENT_PHONE = "+79161234567"
-
-
-class ListEnqueuer:
-    """The enqueue port in memory: ids wait here until the test sends them."""
-
-    def __init__(self):
-        self.ids: list[int] = []
-
-    def enqueue(self, message_ids):
-        self.ids.extend(message_ids)
+from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, ListEnqueuer
 
 
 @pytest.fixture
@@ -50,29 +33,6 @@ def enqueued():
 @pytest.fixture
 def notifier(container, sms_settings, enqueued, redis_conn):
     return Notifier(container, settings=sms_settings, enqueuer=enqueued, redis=redis_conn)
-
-
-def pump(container, notifier, *, send: bool = True) -> list[str]:
-    """Handle every unhandled outbox event as the worker would (then mark it handled), and send what got queued."""
-    with container.engine.begin() as conn:
-        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.handled_at.is_(None)).order_by(t.outbox.c.id)).all()
-    for row in rows:
-        notifier.handle(row)
-        with container.engine.begin() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == row.id).values(handled_at=t.utcnow()))
-    results = []
-    if send:
-        while notifier.enqueuer.ids:
-            results.append(notifier.send(notifier.enqueuer.ids.pop(0)))
-    return results
-
-
-def all_messages(container, **where) -> list:
-    with container.engine.connect() as conn:
-        query = sa.select(messages).order_by(messages.c.id)
-        for key, value in where.items():
-            query = query.where(messages.c[key] == value)
-        return conn.execute(query).all()
 
 
 @pytest.fixture

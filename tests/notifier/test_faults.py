@@ -17,9 +17,9 @@ from notifier.segments import count
 from notifier.service import Notifier
 from notifier.templates import Rendered
 
-from .conftest import DISPATCHER, all_messages, pump
-from .kannel import free_port, wait_for, wait_port
-from .twilio_server import TwilioServer
+from sms_support import DISPATCHER, all_messages, pump
+from sms_kannel import free_port, wait_for, wait_port
+from sms_twilio import TwilioServer
 
 pytestmark = pytest.mark.e2e
 

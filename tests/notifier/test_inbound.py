@@ -11,7 +11,7 @@ from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import inbound_messages, sms_opt_outs
 from notifier.inbound import InboundService
 
-from .conftest import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, pump
+from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, pump
 
 TECH_PHONE = "+79123456789"
 _ids = itertools.count(1)

@@ -9,8 +9,8 @@ import pytest
 from notifier.inbound import InboundService
 from notifier.service import Notifier
 
-from .conftest import DISPATCHER, all_messages, pump
-from .kannel import Kannel, WebServer, wait_for
+from sms_support import DISPATCHER, all_messages, pump
+from sms_kannel import Kannel, WebServer, wait_for
 
 pytestmark = pytest.mark.e2e
 TECH = "+79123456789"

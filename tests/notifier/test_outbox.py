@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from journal_api.storage import tables as t
 from notifier.providers import PermanentError, TransientError
 
-from .conftest import DISPATCHER, RESIDENT_PHONE, all_messages, pump
+from sms_support import DISPATCHER, RESIDENT_PHONE, all_messages, pump
 
 
 class Recording:

@@ -13,7 +13,7 @@ from journal_api.service.escalation import EscalationService
 from journal_api.storage.tables_messages import sms_wakeups
 from notifier.scheduler import Scheduler
 
-from .conftest import DISPATCHER, SYSTEM, all_messages, pump
+from sms_support import DISPATCHER, SYSTEM, all_messages, pump
 
 FAST = {"statuses": ["assigned"], "until": "accepted", "emergency": [],
         "normal": [{"at": "assigned+1s", "remind": "assignee"},

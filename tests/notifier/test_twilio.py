@@ -9,9 +9,9 @@ from notifier.inbound import InboundService
 from notifier.providers import PermanentError, TransientError, Outgoing, TwilioProvider
 from notifier.service import Notifier
 
-from .conftest import DISPATCHER, all_messages, pump
-from .kannel import WebServer, wait_for
-from .twilio_server import TwilioServer
+from sms_support import DISPATCHER, all_messages, pump
+from sms_kannel import WebServer, wait_for
+from sms_twilio import TwilioServer
 
 TECH = "+79123456789"
 

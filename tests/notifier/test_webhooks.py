@@ -12,7 +12,7 @@ from journal_api.storage.tables_messages import inbound_messages
 from notifier.inbound import InboundService
 from notifier.service import Notifier
 
-from .conftest import DISPATCHER, all_messages, pump
+from sms_support import DISPATCHER, all_messages, pump
 
 TECH = "+79123456789"
 

@@ -1,0 +1,45 @@
+"""Helpers of the notifier's tests (imported by name: the tests directories are not packages)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from journal_api.domain.events import Actor
+from journal_api.storage import tables as t
+from journal_api.storage.tables_messages import messages
+
+SYSTEM = Actor.system("test")
+DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
+RESIDENT_PHONE = "+79161234567"
+
+
+class ListEnqueuer:
+    """The enqueue port in memory: ids wait here until the test sends them."""
+
+    def __init__(self):
+        self.ids: list[int] = []
+
+    def enqueue(self, message_ids):
+        self.ids.extend(message_ids)
+
+
+def pump(container, notifier, *, send: bool = True) -> list[str]:
+    """Handle every unhandled outbox event as the worker would (then mark it handled), and send what got queued."""
+    with container.engine.begin() as conn:
+        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.handled_at.is_(None)).order_by(t.outbox.c.id)).all()
+    for row in rows:
+        notifier.handle(row)
+        with container.engine.begin() as conn:
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == row.id).values(handled_at=t.utcnow()))
+    results = []
+    if send:
+        while notifier.enqueuer.ids:
+            results.append(notifier.send(notifier.enqueuer.ids.pop(0)))
+    return results
+
+
+def all_messages(container, **where) -> list:
+    with container.engine.connect() as conn:
+        query = sa.select(messages).order_by(messages.c.id)
+        for key, value in where.items():
+            query = query.where(messages.c[key] == value)
+        return conn.execute(query).all()
