@@ -80,6 +80,7 @@ def render(actions: Iterable, prompts: Prompts, urls: Urls = Urls(), *, language
         else:
             raise ValueError(f"cannot render {action!r} as TwiML")
     _flush(root, pending, prompts, urls, language)
+    _join_says(root)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -107,6 +108,19 @@ def _say(parent: ET.Element, texts: list[str], language: str) -> None:
     if texts:
         ET.SubElement(parent, "Say", {"language": language}).text = " ".join(texts)
         texts.clear()
+
+
+def _join_says(parent: ET.Element) -> None:
+    """Texts said one after another become one <Say> (one request to Twilio's synthesiser, no gap between them)."""
+    previous = None
+    for child in list(parent):
+        _join_says(child)
+        if child.tag == "Say" and previous is not None and previous.tag == "Say" and \
+                previous.get("language") == child.get("language"):
+            previous.text = f"{previous.text} {child.text}"
+            parent.remove(child)
+            continue
+        previous = child
 
 
 def _gather_attrs(g: Gather, urls: Urls) -> dict:

@@ -62,6 +62,7 @@ def commands(cli) -> None:
 
 def web(app, container) -> None:
     """Register this package's blueprints."""
+    __import__("telephony.twilio_voice", fromlist=["register"]).register(app, container)  # Twilio Voice (issue 8)
 
 
 def worker(container) -> None:
