@@ -34,9 +34,10 @@ def _requests(org_id: int, where, order) -> list[dict]:
     with container().engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [{"number": r.number, "registered": local(r.registered_at), "due": local(r.due_at),
-             "status": label("statuses", r.status), "urgency": r.urgency, "work_type": label("work_types", r.work_type),
-             "description": r.description[:200], "address": data.address(r) if r.street else "",
-             "apartment": r.apartment, "assignee": r.full_name or "", "attention": clabel("attention", r.attention)} for r in rows]
+             "status": label("statuses", r.status), "urgency": r.urgency,
+             "work_type": label("work_types", r.work_type), "description": r.description[:200],
+             "address": data.address(r) if r.street else "", "apartment": r.apartment,
+             "assignee": r.full_name or "", "attention": clabel("attention", r.attention)} for r in rows]
 
 
 def snapshot(org_id: int) -> dict:

@@ -1,7 +1,8 @@
 """The Monitor (seed: "Монитор") and the analytics (seed: "Сводная аналитика") pages."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import g, render_template, request
 
@@ -11,6 +12,19 @@ from .auth import signed_in
 
 ANALYTICS_DAYS = 30
 MAX_DAYS = 366
+
+
+def _period(form: dict, tz: str, now: datetime) -> tuple[date, date]:
+    """The analytics' local days: the form's, else the last 30; at most a year, never reversed."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    try:
+        last = date.fromisoformat(form["to"]) if form.get("to") else today
+        first = date.fromisoformat(form["from"]) if form.get("from") else last - timedelta(days=ANALYTICS_DAYS - 1)
+    except ValueError:
+        first, last = today - timedelta(days=ANALYTICS_DAYS - 1), today
+    if first > last:
+        first, last = last, first
+    return max(first, last - timedelta(days=MAX_DAYS - 1)), last
 
 
 def routes(bp) -> None:
@@ -32,13 +46,9 @@ def routes(bp) -> None:
     def analytics():
         user, c = g.user, container()
         cf, form = filters.parse(request.args, user.timezone, default_days=ANALYTICS_DAYS)
-        start, end = cf.base.registered_from, cf.base.registered_to
-        if end is None or start is None or end <= start:
-            end = end or c.clock()
-            start = end - timedelta(days=ANALYTICS_DAYS)
-        if end - start > timedelta(days=MAX_DAYS):
-            start = end - timedelta(days=MAX_DAYS)
-        result = console_analytics.analytics(c.engine, user.org_id, user.timezone, start, end, c.clock())
+        first, last = _period(form, user.timezone, c.clock())
+        form["from"], form["to"] = first.isoformat(), last.isoformat()
+        result = console_analytics.analytics(c.engine, user.org_id, user.timezone, first, last, c.clock())
         charts = {
             "by_day": {"labels": [d[8:] + "." + d[5:7] for d, _ in result["by_day"]],
                        "values": [n for _, n in result["by_day"]]},

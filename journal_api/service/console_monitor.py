@@ -83,9 +83,37 @@ def iterate(uow_factory: Callable[[], UnitOfWork], org_id: int, cf: ConsoleFilte
         cursor = page.next_cursor
 
 
+SETS = {"work_type": ("work_type",), "reason": ("reason",), "executor": ("assignee_id", "status"),
+        "place": ("building_id", "work_type")}
+
+
+def _grouped(conn, where: list, now: datetime) -> dict[str, list]:
+    """The open requests counted by each grouping of SETS in one pass (PostgreSQL: GROUPING SETS; SQLite: a query
+    per grouping). Each row: (*keys, n, overdue, urgent, unassigned)."""
+    c = t.requests.c
+    aggregates = (sa.func.count(), sa.func.sum(sa.case((c.due_at < now, 1), else_=0)),
+                  sa.func.sum(sa.case((sa.and_(c.due_at >= now, c.due_at < now + URGENT_MARGIN), 1), else_=0)),
+                  sa.func.sum(sa.case((c.assignee_id.is_(None), 1), else_=0)))
+    if conn.dialect.name != "postgresql":
+        return {name: [tuple(r) for r in conn.execute(
+            sa.select(*(c[k] for k in keys), *aggregates).where(*where).group_by(*(c[k] for k in keys)))]
+            for name, keys in SETS.items()}
+    columns = list(dict.fromkeys(k for keys in SETS.values() for k in keys))
+    bit = {name: 1 << (len(columns) - 1 - i) for i, name in enumerate(columns)}
+    mask = {sum(bit[k] for k in columns if k not in keys): name for name, keys in SETS.items()}
+    sets = sa.func.grouping_sets(*(sa.tuple_(*(c[k] for k in keys)) for keys in SETS.values()))
+    out: dict[str, list] = {name: [] for name in SETS}
+    for row in conn.execute(sa.select(*(c[k] for k in columns), sa.func.grouping(*(c[k] for k in columns)),
+                                      *aggregates).where(*where).group_by(sets)):
+        values = dict(zip(columns, row[:len(columns)]))
+        name = mask[row[len(columns)]]
+        out[name].append(tuple(values[k] for k in SETS[name]) + tuple(row[len(columns) + 1:]))
+    return out
+
+
 def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) -> dict:
     """Open requests by work type, reason, executor, responsible, city, complex and building; the overdue and the
-    urgent; per executor: in work, overdue; the unassigned. The period filters the registration time."""
+    urgent; per executor: in work, accepted, overdue; the unassigned. The period filters the registration time."""
     c, b = t.requests.c, t.buildings.c
     f = cf.base
     where = [c.org_id == org_id, c.status.in_(OPEN)]
@@ -99,27 +127,21 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
         where.append(c.urgency == f.urgency)
     if f.assignee_id is not None:
         where.append(c.assignee_id == f.assignee_id)
+    if f.unassigned:
+        where.append(c.assignee_id.is_(None))
     if f.building_id is not None:
         where.append(c.building_id == f.building_id)
+    if cf.reason:
+        where.append(c.reason == cf.reason)
+    if cf.responsible_id is not None:
+        r = t.responsibilities.c
+        where.append(sa.exists().where(r.org_id == org_id, r.building_id == c.building_id,
+                                       r.work_type == c.work_type, r.staff_id == cf.responsible_id))
     with engine.connect() as conn:
         places = building_ids_query(org_id, f)
         if places is not None:
             where.append(c.building_id.in_(list(conn.scalars(places))))
-        if cf.reason:
-            where.append(c.reason == cf.reason)
-        if cf.responsible_id is not None:
-            r = t.responsibilities.c
-            where.append(sa.exists().where(r.org_id == org_id, r.building_id == c.building_id,
-                                           r.work_type == c.work_type, r.staff_id == cf.responsible_id))
-        overdue = sa.case((c.due_at < now, 1), else_=0)
-        urgent = sa.case((sa.and_(c.due_at >= now, c.due_at < now + URGENT_MARGIN), 1), else_=0)
-        unassigned = sa.case((c.assignee_id.is_(None), 1), else_=0)
-        # One pass over the open requests, grouped finely; every breakdown below is summed from it in Python.
-        grouped = conn.execute(
-            sa.select(c.work_type, c.reason, c.assignee_id, c.building_id, c.status,
-                      sa.func.count().label("n"), sa.func.sum(overdue).label("overdue"),
-                      sa.func.sum(urgent).label("urgent"), sa.func.sum(unassigned).label("unassigned"))
-            .where(*where).group_by(c.work_type, c.reason, c.assignee_id, c.building_id, c.status)).all()
+        grouped = _grouped(conn, where, now)
         buildings = {row.id: row for row in conn.execute(
             sa.select(b.id, b.street, b.house, b.korpus, b.city_id, b.complex_id).where(b.org_id == org_id))}
         cities = dict(conn.execute(sa.select(t.cities.c.id, t.cities.c.name).where(t.cities.c.org_id == org_id)).all())
@@ -127,41 +149,43 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
                                       .where(t.complexes.c.org_id == org_id)).all())
         staff = dict(conn.execute(sa.select(t.staff.c.id, t.staff.c.full_name).where(t.staff.c.org_id == org_id))
                      .all())
-        responsible = conn.execute(sa.select(t.responsibilities.c.building_id, t.responsibilities.c.work_type,
-                                             t.responsibilities.c.staff_id)
-                                   .where(t.responsibilities.c.org_id == org_id)
-                                   .order_by(t.responsibilities.c.priority)).all()
-    first_responsible: dict[tuple, int] = {}
-    for row in responsible:
-        first_responsible.setdefault((row.building_id, row.work_type), row.staff_id)
+        resp = t.responsibilities.c
+        responsible: dict[tuple, int] = {}
+        for row in conn.execute(sa.select(resp.building_id, resp.work_type, resp.staff_id)
+                                .where(resp.org_id == org_id).order_by(resp.priority, resp.id)):
+            responsible.setdefault((row.building_id, row.work_type), row.staff_id)
     out = {k: {} for k in ("work_type", "reason", "executor", "responsible", "city", "complex", "building")}
-    per_executor: dict = {}
     totals = {"open": 0, "overdue": 0, "urgent": 0, "unassigned": 0}
 
-    def bump(kind: str, key, row) -> None:
+    def bump(kind: str, key, n, overdue, urgent) -> None:
         cell = out[kind].setdefault(key, {"open": 0, "overdue": 0, "urgent": 0})
-        cell["open"] += row.n
-        cell["overdue"] += row.overdue or 0
-        cell["urgent"] += row.urgent or 0
+        cell["open"] += n
+        cell["overdue"] += overdue or 0
+        cell["urgent"] += urgent or 0
 
-    for row in grouped:
-        building = buildings.get(row.building_id)
-        bump("work_type", row.work_type, row)
-        bump("reason", row.reason or "", row)
-        bump("executor", staff.get(row.assignee_id, ""), row)
-        bump("responsible", staff.get(first_responsible.get((row.building_id, row.work_type)), ""), row)
-        bump("city", cities.get(building.city_id, "") if building else "", row)
-        bump("complex", complexes.get(building.complex_id, "") if building else "", row)
-        bump("building", _address(building), row)
-        for key in ("overdue", "urgent", "unassigned"):
-            totals[key] += getattr(row, key) or 0
-        totals["open"] += row.n
-        if row.assignee_id is not None:
-            cell = per_executor.setdefault(row.assignee_id, {"name": staff.get(row.assignee_id, "?"), "in_work": 0,
-                                                             "accepted": 0, "overdue": 0, "id": row.assignee_id})
-            cell["in_work"] += row.n
-            cell["accepted"] += row.n if row.status == "accepted" else 0
-            cell["overdue"] += row.overdue or 0
+    for work_type, n, overdue, urgent, unassigned in grouped["work_type"]:
+        bump("work_type", work_type, n, overdue, urgent)
+        totals["open"] += n
+        totals["overdue"] += overdue or 0
+        totals["urgent"] += urgent or 0
+        totals["unassigned"] += unassigned or 0
+    for reason, n, overdue, urgent, _ in grouped["reason"]:
+        bump("reason", reason or "", n, overdue, urgent)
+    per_executor: dict = {}
+    for assignee, status, n, overdue, urgent, _ in grouped["executor"]:
+        bump("executor", staff.get(assignee, ""), n, overdue, urgent)
+        if assignee is not None:
+            cell = per_executor.setdefault(assignee, {"name": staff.get(assignee, "?"), "in_work": 0, "accepted": 0,
+                                                      "overdue": 0, "id": assignee})
+            cell["in_work"] += n
+            cell["accepted"] += n if status == "accepted" else 0
+            cell["overdue"] += overdue or 0
+    for building_id, work_type, n, overdue, urgent, _ in grouped["place"]:
+        building = buildings.get(building_id)
+        bump("responsible", staff.get(responsible.get((building_id, work_type)), ""), n, overdue, urgent)
+        bump("city", cities.get(building.city_id, "") if building else "", n, overdue, urgent)
+        bump("complex", complexes.get(building.complex_id, "") if building else "", n, overdue, urgent)
+        bump("building", _address(building), n, overdue, urgent)
     ordered = {kind: sorted(cells.items(), key=lambda kv: (-kv[1]["open"], str(kv[0])))
                for kind, cells in out.items()}
     return {"totals": totals, "by": ordered,

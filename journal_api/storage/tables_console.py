@@ -37,3 +37,15 @@ console_links = sa.Table(
     sa.Index("ix_console_links_request", "request_id", "audience"),
 )
 
+
+# The analytics' figures per local day, and per calendar month once its days are old (service/console_analytics.py):
+# what the requests and calls of the span add up to, recomputed when older than an age that grows with the span's
+# age. A cache: deleting rows loses nothing.
+console_analytics_days = sa.Table(
+    "console_analytics_days", metadata,
+    sa.Column("org_id", sa.ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("span", sa.String(8), primary_key=True),  # day | month
+    sa.Column("day", sa.Date, primary_key=True),  # the day, or the month's first day
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("computed_at", UTCDateTime, nullable=False),
+)

@@ -16,6 +16,14 @@ from journal_api.service.requests import NewRequest
 from journal_api.service.uow import MemoryPublisher
 
 
+def _days(org, now, back: int):
+    """The local days from ``back`` days ago to today."""
+    from zoneinfo import ZoneInfo
+
+    today = now.astimezone(ZoneInfo(org.timezone)).date()
+    return today - timedelta(days=back), today
+
+
 @pytest.fixture
 def journal(container, settings, pg_engine, org, building, technician):
     """An emergency registered three days ago and assigned (overdue now), a lift request today (unassigned), and a
@@ -67,8 +75,7 @@ def test_the_monitor_page_links_its_figures_to_the_journal(console, journal):
 
 def test_the_analytics_of_a_period(container, org, technician, journal):
     now = container.clock()
-    a = console_analytics.analytics(container.engine, org.id, org.timezone, now - timedelta(days=7),
-                                    now + timedelta(minutes=1), now)
+    a = console_analytics.analytics(container.engine, org.id, org.timezone, *_days(org, now, 7), now)
     assert a["total"] == 3
     assert dict(a["by_channel"]) == {"phone": 2, "sms": 1}
     assert sum(a["by_hour"]) == 3 and sum(n for _, n in a["by_day"]) == 3
@@ -89,7 +96,7 @@ def test_call_answer_times_are_measured_against_the_five_minute_rule(container, 
         calls.ended(call_id, at=now - timedelta(minutes=20), status="answered")
     calls.missed(org_id=org.id, sip_call_id="m", from_number="+79035550001", to_number=None,
                  at=now - timedelta(minutes=10))
-    a = console_analytics.analytics(container.engine, org.id, org.timezone, now - timedelta(days=1), now, now)
+    a = console_analytics.analytics(container.engine, org.id, org.timezone, *_days(org, now, 1), now)
     assert a["calls"]["total"] == 3 and a["calls"]["answered"] == 2 and a["calls"]["within_rule"] == 1
     assert a["calls"]["buckets"] == {"le_30s": 1, "le_1m": 0, "le_5m": 0, "gt_5m": 1}
     assert a["calls"]["unanswered"] == [("over_capacity", 1)] and a["calls"]["callbacks"] == 1
@@ -120,11 +127,49 @@ def test_the_console_works_on_the_embedded_sqlite_too(sqlite_container):
                                 arrived_at=now - timedelta(minutes=5))
     c.calls.answered(call_id, now - timedelta(minutes=5) + timedelta(seconds=45))
     c.calls.ended(call_id, at=now, status="answered")
-    a = console_analytics.analytics(c.engine, org.id, org.timezone, now - timedelta(days=1), now + timedelta(1), now)
+    a = console_analytics.analytics(c.engine, org.id, org.timezone, *_days(org, now, 1), now)
     assert a["total"] == 1 and sum(a["by_hour"]) == 1
-    assert a["calls"]["buckets"]["le_1m"] == 1 and round(a["calls"]["p50"]) == 45
+    assert a["calls"]["buckets"]["le_1m"] == 1 and a["calls"]["p50"] == 50.0  # the 40-50 s bin
     client = create_app(c).test_client()
     assert sign_in(client, login="dispatcher", password="dispatcher").status_code == 302
     for path in ("/board", "/journal", "/requests/1", "/monitor", "/analytics", "/journal/print",
                  "/journal/export.xlsx", "/requests/new"):
         assert client.get(path).status_code == 200, path
+
+
+def test_past_days_are_summed_from_kept_figures_that_are_refreshed_as_they_age(container, settings, pg_engine, org,
+                                                                               building):
+    """A day's figures are kept; a change to its requests shows once the figures are older than max_age (an hour
+    for a day ten days old); today is always counted live."""
+    from zoneinfo import ZoneInfo
+
+    now = container.clock()
+    past = now - timedelta(days=10)
+    old = bootstrap(settings, publisher=MemoryPublisher(), engine=pg_engine, clock=lambda: past)
+    r = old.requests.register(org.id, DISPATCHER, NewRequest(description="Старая", work_type="water",
+                                                             building_id=building.id, channel="phone"))
+    days = _days(org, now, 14)
+    first = console_analytics.analytics(container.engine, org.id, org.timezone, *days, now)
+    assert first["top_work_type"] == [("water", 1)]
+    container.requests.update(org.id, r.number, DISPATCHER, "dispatcher", {"work_type": "heating"})
+    kept = console_analytics.analytics(container.engine, org.id, org.timezone, *days, now + timedelta(minutes=30))
+    assert kept["top_work_type"] == [("water", 1)]  # the kept figures, still young enough
+    later = now + timedelta(hours=1, minutes=1)
+    assert console_analytics.analytics(container.engine, org.id, org.timezone, *days, later)["top_work_type"] == \
+        [("heating", 1)]
+    container.requests.register(org.id, DISPATCHER, NewRequest(description="Сегодня", work_type="gas",
+                                                               building_id=building.id, channel="sms"))
+    today = console_analytics.analytics(container.engine, org.id, org.timezone, *days, later)
+    assert dict(today["top_work_type"]) == {"heating": 1, "gas": 1}
+    assert today["by_day"][-1] == (now.astimezone(ZoneInfo(org.timezone)).date().isoformat(), 1)
+
+
+def test_old_calendar_months_are_kept_whole_and_recent_days_one_by_one():
+    from datetime import date
+
+    spans = console_analytics._spans(date(2026, 1, 15), date(2026, 11, 27), today=date(2026, 11, 27))
+    months = [(lo.isoformat(), hi.isoformat()) for kind, lo, hi in spans if kind == "month"]
+    assert months[0] == ("2026-02-01", "2026-02-28") and months[-1] == ("2026-09-01", "2026-09-30")
+    days = [lo for kind, lo, _ in spans if kind == "day"]
+    assert days[0] == date(2026, 1, 15) and days[16] == date(2026, 1, 31) and days[17] == date(2026, 10, 1)
+    assert days[-1] == date(2026, 11, 27) and len(days) == 17 + 31 + 27

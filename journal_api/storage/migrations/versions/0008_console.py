@@ -57,9 +57,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_console_links_token_hash")),
     )
     op.create_index("ix_console_links_request", "console_links", ["request_id", "audience"], unique=False)
+    op.create_table(
+        "console_analytics_days",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("span", sa.String(length=8), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"],
+                                name=op.f("fk_console_analytics_days_org_id_organisations"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("org_id", "span", "day", name=op.f("pk_console_analytics_days")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("console_analytics_days")
     op.drop_index("ix_console_links_request", table_name="console_links")
     op.drop_table("console_links")
     op.drop_table("console_users")
