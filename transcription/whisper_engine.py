@@ -42,7 +42,7 @@ class WhisperEngine:
             return []
         with self._lock:
             segments, _ = self.whisper.transcribe(
-                samples, language=self.language, beam_size=1, word_timestamps=True, vad_filter=True,
+                samples, language=self.language, beam_size=self.settings.whisper_beam, word_timestamps=True, vad_filter=True,
                 vad_parameters={"min_silence_duration_ms": 500}, condition_on_previous_text=False,
                 temperature=0.0)
             segments = list(segments)
