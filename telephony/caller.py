@@ -221,7 +221,8 @@ def command(cli) -> None:
     @click.option("--play-at", type=float, help="play at this many seconds after the answer")
     @click.option("--play-when", type=click.Choice(["beep", "silence"]), default="beep", show_default=True,
                   help="play after the IVR's beep, or when it falls silent")
-    @click.option("--hangup-after", type=float, help="hang up this many seconds after the playback ends")
+    @click.option("--hangup-after", type=float,
+                  help="hang up this many seconds after the playback ends (negative: before it ends)")
     @click.option("--hangup-at", type=float, help="hang up this many seconds after the answer")
     @click.option("--gap", type=float, default=1.0, show_default=True, help="silence that ends an IVR prompt")
     @click.option("--timeout", type=float, default=60.0, show_default=True)

@@ -103,7 +103,7 @@ class Session:
         if self.started or not self.media_up or not (self.opened or late):
             return
         self.started = True
-        self.feed(E.Started(caller=self.info["caller_raw"], did=self.info["to_number"],
+        self.feed(E.Started(caller=self.info["caller"], did=self.info["to_number"],
                             call_id=self.manifest["call_id"]))
 
     def on_digit(self, digit: str) -> None:

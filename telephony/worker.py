@@ -156,9 +156,11 @@ class Worker:
             call.answer(ep_mod.call_param(503, "Shutting down", Retry_After=self.sip.busy_retry_after))
             return
         info = call.getInfo()
-        caller_raw = _user(info.remoteUri)
-        details = {"call_uuid": key, "sip_call_id": info.callIdString, "caller_raw": caller_raw,
-                   "from_number": caller_phone(info.remoteUri) or (caller_raw or "anonymous")[:32],
+        caller_raw, phone = _user(info.remoteUri), caller_phone(info.remoteUri)
+        # The flow gets a real phone number or None (anonymous, withheld or malformed: it asks the apartment);
+        # the journal keeps what was received.
+        details = {"call_uuid": key, "sip_call_id": info.callIdString, "caller": phone,
+                   "from_number": phone or (caller_raw or "anonymous")[:32],
                    "to_number": dialled_number(info.localUri, self.sip.did),
                    "arrived_at": datetime.now(timezone.utc).isoformat()}
         self.calls[key] = call
