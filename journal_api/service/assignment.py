@@ -90,8 +90,8 @@ class AssignmentService:
     def _candidates(self, uow: UnitOfWork, org_id: int, request: Request, facts: RequestFacts) -> list[Candidate]:
         if request.building is None:
             return []
-        people = uow.session.execute(_people_statement(), {"org_id": org_id, "building_id": request.building.id,
-                                                           "work_type": request.work_type}).all()
+        people = uow.session.connection().execute(_people_statement(), {
+            "org_id": org_id, "building_id": request.building.id, "work_type": request.work_type}).all()
         if not people:
             return []
         ids = [row.id for row in people]
