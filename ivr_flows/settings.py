@@ -30,11 +30,11 @@ class IvrSettings:
     def effective_prompt_dir(self) -> Path:
         return Path(self.prompt_dir) if self.prompt_dir else Path(sys.prefix) / "share" / "hotline" / "prompts"
 
+    def org_prompt_root_for(self, data_dir: str) -> Path:
+        return Path(self.org_prompt_root) if self.org_prompt_root else Path(data_dir) / "prompts"
+
     def org_prompt_dir(self, data_dir: str, org_code: str | None) -> Path | None:
-        if not org_code:
-            return None
-        root = Path(self.org_prompt_root) if self.org_prompt_root else Path(data_dir) / "prompts"
-        return root / org_code
+        return self.org_prompt_root_for(data_dir) / org_code if org_code else None
 
     def prompt_dirs(self, data_dir: str = "./var", org_code: str | None = None) -> list[Path]:
         """Search order: the organisation's recordings, the synthesised prompts, the Asterisk RU set."""

@@ -42,7 +42,7 @@ def catalogue_for(settings=None, org_code: str | None = None) -> "Catalogue":
 
     ivr = load_ivr_settings()
     data_dir = getattr(settings, "data_dir", "./var")
-    return Catalogue(ivr.prompt_dirs(data_dir, org_code))
+    return Catalogue(ivr.prompt_dirs(data_dir, org_code), org_root=ivr.org_prompt_root_for(data_dir))
 
 
 default_catalogue = catalogue_for
@@ -50,13 +50,16 @@ default_catalogue = catalogue_for
 
 class Catalogue:
     """``Catalogue(prompt_dirs).path(id)`` -> the 8 kHz mono 16-bit WAV of a prompt: the first of the directories
-    (in order, the Asterisk RU set last) that has ``<id>.wav``. ``text(id)`` -> its Russian text."""
+    (in order, the Asterisk RU set last) that has ``<id>.wav``. ``path(id, org=...)`` looks first in
+    ``<org_root>/<org>/`` (an organisation's own recordings, by its code or id). ``text(id)`` -> its Russian text."""
 
-    def __init__(self, prompt_dirs: Iterable[str | Path] = (), catalogue_file: Path = CATALOGUE_FILE):
+    def __init__(self, prompt_dirs: Iterable[str | Path] = (), catalogue_file: Path = CATALOGUE_FILE,
+                 org_root: str | Path | None = None):
         dirs = [Path(d) for d in prompt_dirs]
         if ASTERISK_DIR not in dirs:
             dirs.append(ASTERISK_DIR)
         self.dirs = dirs
+        self.org_root = Path(org_root) if org_root else None
         self.prompts = load_catalogue_file(catalogue_file)
 
     def ids(self) -> set[str]:
@@ -69,12 +72,14 @@ class Catalogue:
         """The Russian text of a Play, e.g. for Twilio <Say>: the prompts' texts joined by spaces."""
         return " ".join(self.prompts[p].text for p in prompt_ids if p in self.prompts)
 
-    def path(self, prompt_id: str) -> Path:
+    def path(self, prompt_id: str, org: str | int | None = None) -> Path:
         """Raises KeyError for an id the catalogue lacks and FileNotFoundError when no directory has its WAV (the
         prompts were not built: run deploy/assets.d/10-prompts.sh)."""
         if prompt_id not in self.prompts or ".." in prompt_id or prompt_id.startswith("/"):
             raise KeyError(prompt_id)
-        for root in self.dirs:
+        own = [self.org_root / str(org)] if self.org_root and org is not None and "/" not in str(org) \
+            and str(org) not in ("", ".", "..") else []
+        for root in own + self.dirs:
             candidate = root / f"{prompt_id}.wav"
             if candidate.is_file():
                 return candidate
