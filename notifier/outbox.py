@@ -104,6 +104,12 @@ class Outbox:
         row = self.claim(message_id)
         if row is None:
             return "not queued"
+        return self.deliver(row, provider, key_prefix=key_prefix, max_attempts=max_attempts, backoff=backoff,
+                            on_failed=on_failed)
+
+    def deliver(self, row, provider: Provider, *, key_prefix: str, max_attempts: int,
+                backoff: Callable[[int], float], on_failed: Callable[[int], None]) -> str:
+        """Hand a claimed row to the provider and record the outcome."""
         outgoing = Outgoing(row.id, row.recipient, row.body, row.encoding, f"{key_prefix}-sms-{row.id}")
         try:
             provider_id = provider.send(outgoing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import timedelta
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from .settings import SmsSettings, for_org, load_sms_settings
 from .templates import load_catalogue
 
 log = logging.getLogger(__name__)
+SETTINGS_TTL = 10.0  # seconds a process trusts an organisation's SMS settings
 SMS = Actor(kind="system", role="system", name="SMS")
 LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
 MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed") + LADDER_EVENTS
@@ -72,6 +74,7 @@ class Notifier:
         self.enqueuer = enqueuer
         self.limiter = RateLimiter(redis)
         self._providers: dict = dict(providers or {})
+        self._settings: dict[int, tuple[float, SmsSettings]] = {}
 
     # -- settings and providers ----------------------------------------------------------------------------------
     @property
@@ -79,9 +82,15 @@ class Notifier:
         return self.c.settings.effective_public_url
 
     def settings_for(self, org_id: int) -> SmsSettings:
+        """The organisation's SMS settings, read at most every SETTINGS_TTL seconds per process."""
+        cached = self._settings.get(org_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         with self.c.engine.connect() as conn:
             own = conn.execute(sa.select(t.organisations.c.settings).where(t.organisations.c.id == org_id)).scalar()
-        return for_org(self.base, own)
+        settings = for_org(self.base, own)
+        self._settings[org_id] = (time.monotonic() + SETTINGS_TTL, settings)
+        return settings
 
     def settings_for_account(self, account_sid: str) -> SmsSettings:
         """The settings of the organisation with this Twilio account (its auth token signs the webhooks)."""
@@ -107,10 +116,13 @@ class Notifier:
         return conn.execute(sa.select(st.id, st.role, st.phone).where(st.org_id == org_id, st.id.in_(ids),
                                                                       st.active.is_(True))).all()
 
-    def queue(self, items: list[NewMessage]) -> list[int]:
-        """Store messages (each once per dedupe key) and enqueue their sending after commit."""
-        with self.c.engine.begin() as conn:
-            ids = [mid for mid in (self.outbox.add(conn, item) for item in items) if mid is not None]
+    def queue(self, items: list[NewMessage], conn=None) -> list[int]:
+        """Store messages (each once per dedupe key) and enqueue their sending after commit (``conn``: store them in
+        the caller's transaction, which the caller commits before it enqueues the returned ids)."""
+        if conn is not None:
+            return [mid for mid in (self.outbox.add(conn, item) for item in items) if mid is not None]
+        with self.c.engine.begin() as own:
+            ids = [mid for mid in (self.outbox.add(own, item) for item in items) if mid is not None]
         self.enqueuer.enqueue(ids)
         return ids
 
@@ -125,7 +137,7 @@ class Notifier:
         out = []
         for person in self._staff(conn, f.org_id, staff_ids):
             dedupe = f"{key}:{person.id}"
-            if self.outbox.exists(conn, f.org_id, dedupe):
+            if link and self.outbox.exists(conn, f.org_id, dedupe):  # no second link for a message made already
                 continue
             sms = for_org(self.base, f.org_settings)
             url = compose.issue_link(self.c, f, person.id, self.public_url, sms.link_ttl_hours) if link else ""
@@ -134,7 +146,7 @@ class Notifier:
         return out
 
     def to_resident(self, conn, f: compose.Facts, template: str, key: str, **extra) -> list[NewMessage]:
-        if not f.caller_phone or self.outbox.exists(conn, f.org_id, key):
+        if not f.caller_phone:
             return []
         return [self.message(f, recipient=f.caller_phone, audience="resident", staff_id=None, template=template,
                              dedupe_key=key, **extra)]
@@ -154,7 +166,7 @@ class Notifier:
         if row.request_id is None:
             return []
         data, key = row.payload or {}, f"ev{row.id}"
-        with self.c.engine.connect() as conn:
+        with self.c.engine.begin() as conn:
             f = compose.load_facts(conn, row.request_id)
             if f is None:
                 return []
@@ -174,22 +186,26 @@ class Notifier:
                 extra = {"deadline": deadline} if deadline else {}
                 items += self.to_staff(conn, f, list(data.get("recipients") or []), data.get("template", fallback),
                                        key, fallback=fallback, **extra)
-        return self.queue(items)
+            ids = self.queue(items, conn)
+        self.enqueuer.enqueue(ids)
+        return ids
 
     # -- sending -------------------------------------------------------------------------------------------------
     def send(self, message_id: int) -> str:
-        row = self.outbox.get(message_id)
-        if row is None or row.status != "queued":
+        """Claim the message, wait for the provider's rate, send, record. A crash after the claim leaves it
+        'sending': reaped as failed (outcome unknown), never sent again."""
+        row = self.outbox.claim(message_id)
+        if row is None:
             return "not queued"
         settings = self.settings_for(row.org_id)
         if settings.provider != row.provider:
             settings = for_org(settings, {"sms": {"provider": row.provider}})
         provider = self.provider(settings)
         self.limiter.acquire(f"{provider.name}:{settings.sender}", settings.rate_per_second)
-        return self.outbox.send(message_id, provider, key_prefix=self.c.settings.queue_name,
-                                max_attempts=settings.max_attempts,
-                                backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),
-                                on_failed=self.alert_failed)
+        return self.outbox.deliver(row, provider, key_prefix=self.c.settings.queue_name,
+                                   max_attempts=settings.max_attempts,
+                                   backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),
+                                   on_failed=self.alert_failed)
 
     def alert_failed(self, message_id: int) -> None:
         """A message that finally failed: a line in the request's history and an SMS to the dispatcher on duty
