@@ -136,7 +136,7 @@ def live_calls(org_id: int, since) -> list[dict]:
     stmt = sa.select(*_cols(calls, "id", "from_number", "arrived_at", "answered_at", "ended_at", "status",
                             "request_id")).where(c.org_id == org_id, sa.or_(ended.is_(None), ended >= since),
                                                  c.arrived_at >= since - _DAY) \
-        .order_by(c.id.desc()).limit(30)
+        .order_by(c.arrived_at.desc(), c.id.desc()).limit(30)
     rows = _rows(stmt)
     tr = table("transcripts")
     if rows and tr is not None and "call_id" in tr.c:

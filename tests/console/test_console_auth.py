@@ -120,3 +120,10 @@ def test_the_demo_seed_gives_a_dispatcher_a_console_login(container, client):
     assert report.created.get("console_logins") == 2
     assert seed_demo(container).created.get("console_logins") is None
     assert sign_in(client, login="dispatcher", password="dispatcher").status_code == 302
+
+
+def test_the_api_keeps_its_json_errors_while_pages_get_a_russian_one(client):
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "Страница не найдена" in page.get_data(as_text=True)
