@@ -72,3 +72,13 @@ def korean_wav(path: Path, text: str, rate: int = 8000) -> Path:
     subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(path)], check=True)
     raw.unlink()
     return path
+
+
+def russian_wav(path: Path, text: str, rate: int = 8000) -> Path:
+    """Russian speech from festival + festvox-ru (the msu_ru_nsh voice), at ``rate``."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["text2wave", "-eval", "(voice_msu_ru_nsh_clunits)", "-o", str(raw)], input=text.encode(),
+                   check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(path)], check=True)
+    raw.unlink()
+    return path

@@ -1,0 +1,194 @@
+"""Into the journal: a transcript is stored with its words and fills the request's EMPTY fields, each an event of
+the channel "asr"; what the caller keyed in or a dispatcher corrected is never overwritten; bad audio leaves a clear
+status on the request; nothing waits forever. Real PostgreSQL, Redis and rq; real whisper on synthesised speech."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from journal_api import jobs
+from journal_api.domain.events import Actor
+from journal_api.storage import tables as t
+from journal_api.storage import tables_transcripts as tt
+from transcription.pipeline import facts_of, on_recording_stored, queue_name, sweep, transcribe_recording
+from transcription.extract import Registry
+
+from asr_support import russian_wav, silence, write_wav
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+GAS = "здравствуйте у меня на кухне пахнет газом улица ленина дом десять корпус два квартира пять"
+
+
+def _call(c, org_id, uuid="u-1"):
+    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{uuid}", call_uuid=uuid,
+                                from_number="+79035551001", to_number="+74950000000", arrived_at=T0, worker="w0")
+    c.calls.answered(call_id, T0)
+    return call_id
+
+
+def _result(text):
+    words = [{"w": w, "start": i * 0.5, "end": i * 0.5 + 0.4, "conf": 0.9} for i, w in enumerate(text.split())]
+    return {"text": text, "words": words, "engine": "whisper", "model": "whisper-base", "language": "ru",
+            "duration_s": len(words) * 0.5}
+
+
+def _request(c, org_id, number):
+    return c.requests.get(org_id, number, Actor.system("test"))
+
+
+def _asr_fields(c, org_id, number):
+    return sorted(h.field for h in c.requests.history(org_id, number, Actor.system("test"))
+                  if h.channel == "asr" and h.kind == "field")
+
+
+def _finish(c, org_id, call_id, text):
+    svc = c.transcripts
+    tid = svc.open(org_id=org_id, kind="description", status="live", call_id=call_id)
+    return tid, svc.complete(tid, _result(text), facts_of(text, Registry.from_database(c.engine, org_id)))
+
+
+DISPATCHER = Actor(kind="staff", role="dispatcher", id=None, name="Диспетчер")
+
+
+def test_a_transcript_fills_the_empty_fields_of_a_phone_request_each_as_an_asr_event(container, org, building):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    tid, filled = _finish(container, org.id, call_id, GAS)
+    req = _request(container, org.id, reg["number"])
+    assert (req.work_type, req.urgency, req.building.code, req.apartment) == ("gas", "emergency", "B-1", 5)
+    assert req.description == GAS
+    assert sorted(filled) == ["apartment", "building", "description", "urgency", "work_type"]
+    assert _asr_fields(container, org.id, reg["number"]) == ["apartment", "building", "description", "urgency",
+                                                             "work_type"]
+    row = container.transcripts.get(tid)
+    assert row.status == "done" and row.request_id == req.id and row.words[0] == {
+        "w": "здравствуйте", "start": 0.0, "end": 0.4, "conf": 0.9}
+    assert row.facts["work_type"] == {"value": "gas", "confidence": pytest.approx(0.97)}
+    assert sorted(row.facts["filled"]) == sorted(filled)
+
+
+def test_what_the_caller_keyed_in_is_never_overwritten_and_urgency_is_only_raised(container, org, building):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id, work_type="water", building_id=building.id, apartment=7)
+    _, filled = _finish(container, org.id, call_id, GAS)
+    req = _request(container, org.id, reg["number"])
+    assert (req.work_type, req.apartment, req.building.code) == ("water", 7, "B-1")
+    assert req.urgency == "emergency"  # a gas smell raises it: the caller did not say "not urgent"
+    assert sorted(filled) == ["description", "urgency"]
+
+
+def test_a_dispatchers_correction_is_never_overwritten(container, org, building):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id, emergency=True)
+    container.requests.update(org.id, reg["number"], DISPATCHER, "dispatcher",
+                              {"urgency": "normal", "description": "Проверка плиты по графику"})
+    _finish(container, org.id, call_id, GAS)
+    req = _request(container, org.id, reg["number"])
+    assert (req.urgency, req.description) == ("normal", "Проверка плиты по графику")
+    assert req.work_type == "gas"  # still empty before: filled
+    assert "urgency" not in _asr_fields(container, org.id, reg["number"])
+
+
+def test_filling_again_changes_nothing(container, org, building):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    tid, _ = _finish(container, org.id, call_id, GAS)
+    before = len(container.requests.history(org.id, reg["number"], Actor.system("test")))
+    assert container.transcripts.fill_request(tid) == []
+    assert len(container.requests.history(org.id, reg["number"], Actor.system("test"))) == before
+
+
+def test_low_confidence_facts_stay_suggestions(container, org, building):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    _finish(container, org.id, call_id, "дом десять квартира пять что-то сломалось")  # no street: a guess only
+    req = _request(container, org.id, reg["number"])
+    assert req.building is None and req.apartment is None and req.work_type == "other"
+
+
+def _stored_event(c, recording_id):
+    with c.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored")).all()
+    return next(r for r in rows if r.payload["recording_id"] == recording_id)
+
+
+def test_a_live_transcript_done_before_the_request_exists_fills_it_when_the_recording_is_stored(
+        container, org, building, tmp_path):
+    call_id = _call(container, org.id)
+    tid, filled = _finish(container, org.id, call_id, GAS)
+    assert filled == []
+    reg = container.calls.register_from_call(call_id)
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
+                                              path=write_wav(tmp_path / "d.wav", silence(1.0)))
+    on_recording_stored(container, _stored_event(container, rec_id))
+    req = _request(container, org.id, reg["number"])
+    assert req.work_type == "gas" and req.building.code == "B-1"
+    row = container.transcripts.get(tid)
+    assert (row.recording_id, row.request_id, row.status) == (rec_id, req.id, "done")
+
+
+@pytest.fixture
+def rq_worker(container):
+    jobs.set_container(container)
+    conn = Redis.from_url(container.settings.redis_url)
+    queue = Queue(queue_name(container), connection=conn)
+    yield lambda: SimpleWorker([queue], connection=conn).work(burst=True)
+    for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
+            queue.finished_job_registry.get_job_ids():
+        conn.delete(f"rq:job:{job_id}")
+    queue.delete(delete_jobs=True)
+    jobs.set_container(None)
+    conn.close()
+
+
+def test_a_stored_recording_is_transcribed_by_the_rq_job_and_fills_the_request(container, org, building, tmp_path,
+                                                                             rq_worker, whisper):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    wav = russian_wav(tmp_path / "desc.wav", "Здравствуйте. У меня на кухне пахнет газом. Улица Ленина, дом "
+                                             "десять, корпус два, квартира пять.")
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=wav)
+    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, _stored_event(container, rec_id))  # delivered twice: one job
+    assert Queue(queue_name(container), connection=Redis.from_url(container.settings.redis_url)).count == 1
+    assert container.transcripts.find(recording_id=rec_id).status == "pending"
+    rq_worker()
+    row = container.transcripts.find(recording_id=rec_id)
+    assert row.status == "done" and "газом" in row.text.lower() and row.words
+    req = _request(container, org.id, reg["number"])
+    assert (req.work_type, req.urgency, req.building.code, req.apartment) == ("gas", "emergency", "B-1", 5)
+
+
+def test_silent_audio_leaves_a_clear_status_on_the_request(container, org, building, tmp_path, whisper):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
+                                              path=write_wav(tmp_path / "q.wav", silence(3.0)))
+    assert transcribe_recording(container, rec_id) == "failed"
+    row = container.transcripts.find(recording_id=rec_id)
+    assert row.error == "не удалось распознать: в записи тишина"
+    notes = [h.new_value for h in container.requests.history(org.id, reg["number"], Actor.system("test"))
+             if h.kind == "comment" and h.channel == "asr"]
+    assert notes == ["не удалось распознать: в записи тишина"]
+    assert transcribe_recording(container, rec_id) == "failed"  # idempotent: no second note
+    assert len([h for h in container.requests.history(org.id, reg["number"], Actor.system("test"))
+                if h.kind == "comment"]) == 1
+
+
+def test_a_transcript_pending_too_long_without_audio_is_failed_not_left_waiting(container, org, tsettings):
+    call_id = _call(container, org.id)
+    reg = container.calls.register_from_call(call_id)
+    tid = container.transcripts.open(org_id=org.id, kind="description", status="live", call_id=call_id,
+                                     request_id=container.transcripts.request_of_call(call_id))
+    with container.engine.begin() as conn:
+        conn.execute(sa.update(tt.transcripts).values(updated_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    assert sweep(container, dataclasses.replace(tsettings, pending_timeout_min=10)) == 1
+    row = container.transcripts.get(tid)
+    assert (row.status, row.error) == ("failed", "не удалось распознать: запись не поступила")
+    assert sweep(container, tsettings) == 0
+    assert reg["number"]
