@@ -80,6 +80,7 @@ def worker(container) -> None:
     from journal_api.jobs import subscribe
     from journal_api.service.escalation import EscalationService
 
+    from .incident_sms import on_incident_closed
     from .jobs import handle_event
     from .runtime import set_notifier
     from .scheduler import Scheduler
@@ -88,6 +89,7 @@ def worker(container) -> None:
     notifier = Notifier(container)
     set_notifier(notifier)
     subscribe("*", handle_event)
+    subscribe("incident.closed", on_incident_closed)  # issue 8: one SMS per resident when an incident closes
     Scheduler(notifier, EscalationService(container.uow)).start()
 
 

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 from . import calls as call_routes
 from . import escalation as escalation_routes
 from . import imports as import_routes
+from . import incidents as incident_routes
 from . import registry as registry_routes
 from . import requests as request_routes
 from . import rules as rules_routes
@@ -22,6 +23,7 @@ def create_blueprint() -> Blueprint:
     api.register_blueprint(schedule_routes.bp)
     api.register_blueprint(escalation_routes.bp)
     api.register_blueprint(call_routes.bp)
+    api.register_blueprint(incident_routes.bp)
 
     @api.get("/openapi.json")
     def openapi():
