@@ -1,0 +1,126 @@
+"""The live path (contract C): a SIP worker writes a growing WAV and announces it on hotline:live:<queue>; the
+transcriber tails it and the transcript is complete when the segment's .done appears. Over capacity, the call is
+left to the rq path as "pending". Real Redis, real whisper, real PostgreSQL; the growing WAV is written here the
+way the SIP worker writes it (header sizes 0, PCM appended)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from redis import Redis
+
+from journal_api.domain.events import Actor
+from transcription.live import LiveTranscriber
+
+from asr_support import read_pcm, russian_wav, silence
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+TEXT = "Здравствуйте. В подъезде пахнет газом. Улица Ленина, дом десять, корпус два, квартира пять."
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    pcm, rate = read_pcm(russian_wav(tmp_path_factory.mktemp("live") / "s.wav", TEXT))
+    assert rate == 8000
+    return pcm
+
+
+def grow(path, pcm: bytes, *, speed: float = 4.0, chunk_s: float = 0.1, done: bool = True) -> None:
+    """Write like the SIP worker: a 44-byte header whose sizes are 0, then PCM as it arrives, then <path>.done."""
+    header = b"RIFF" + struct.pack("<I", 0) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2,
+                                                                            16) + b"data" + struct.pack("<I", 0)
+    step = int(8000 * chunk_s) * 2
+    with open(path, "wb") as fh:
+        fh.write(header)
+        for i in range(0, len(pcm), step):
+            fh.write(pcm[i:i + step])
+            fh.flush()
+            time.sleep(chunk_s / speed)
+    if done:
+        with open(str(path) + ".done", "w") as fh:
+            json.dump({"duration_s": len(pcm) / 16000, "reason": "silence"}, fh)
+
+
+def _call(c, org_id, u):
+    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{u}", call_uuid=u, from_number="+79035551001",
+                                to_number="+74950000000", arrived_at=T0, worker="w0")
+    c.calls.answered(call_id, T0)
+    return call_id
+
+
+def _entry(c, org_id, tmp_path, name="description"):
+    u = uuid.uuid4().hex[:12]
+    call_id = _call(c, org_id, u)
+    return {"call_uuid": u, "call_id": call_id, "org_id": org_id, "name": name,
+            "path": str(tmp_path / f"{u}-{name}.wav"), "sample_rate": 8000, "started_at": T0.isoformat()}
+
+
+def _wait(c, call_id, statuses=("done", "failed"), timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = c.transcripts.find(call_id=call_id, kind="description")
+        if row is not None and row.status in statuses:
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"transcript of call {call_id} not {statuses} in {timeout} s")
+
+
+@pytest.fixture
+def live(container, tsettings, whisper):
+    lt = LiveTranscriber(container, dataclasses.replace(tsettings, live_queue=f"t-{uuid.uuid4().hex[:8]}",
+                                                        live_stall_s=3.0, capacity=1), engine_name="whisper")
+    yield lt
+    lt.stop.set()
+    lt.join(5)
+
+
+def test_an_announced_growing_wav_is_transcribed_while_it_grows_and_fills_the_request(
+        container, org, building, tmp_path, speech, live):
+    entry = _entry(container, org.id, tmp_path)
+    reg = container.calls.register_from_call(entry["call_id"])
+    redis = Redis.from_url(container.settings.redis_url)
+    consumer = threading.Thread(target=live.run, args=(redis,), daemon=True)
+    consumer.start()
+    redis.rpush(live.list_key, json.dumps(entry))  # announced as the segment starts, before any audio
+    writer = threading.Thread(target=grow, args=(entry["path"], speech + silence(1.0)), daemon=True)
+    writer.start()
+    time.sleep(1.0)
+    assert container.transcripts.find(call_id=entry["call_id"], kind="description").status == "live"
+    writer.join()
+    row = _wait(container, entry["call_id"])
+    live.join(10)  # the fill follows the transcript's "done" in the same thread
+    assert row.status == "done" and "газом" in row.text.lower()
+    assert row.words[-1]["end"] <= len(speech) / 16000 + 1.5
+    req = container.requests.get(org.id, reg["number"], Actor.system("test"))
+    assert (req.work_type, req.urgency, req.building.code) == ("gas", "emergency", "B-1")
+    assert live.timings and live.timings[0]["ready_after_done_s"] >= 0
+    assert redis.llen(live.list_key) == 0
+    live.stop.set()
+    consumer.join(3)
+    redis.delete(live.list_key)
+    redis.close()
+
+
+def test_over_capacity_a_call_is_left_pending_for_the_queue_not_dropped(container, org, tmp_path, speech, live):
+    first, second = _entry(container, org.id, tmp_path), _entry(container, org.id, tmp_path)
+    writer = threading.Thread(target=grow, args=(first["path"], speech), kwargs={"speed": 2.0}, daemon=True)
+    writer.start()
+    assert live.handle(first) == "live"
+    assert live.handle(second) == "pending"  # capacity 1
+    assert container.transcripts.find(call_id=second["call_id"], kind="description").status == "pending"
+    writer.join()
+    assert _wait(container, first["call_id"]).status == "done"
+
+
+def test_a_stream_that_stops_growing_without_done_fails_with_a_clear_status(container, org, tmp_path, speech, live):
+    entry = _entry(container, org.id, tmp_path)
+    grow(entry["path"], speech[:16000], speed=20.0, done=False)
+    live.handle(entry)
+    row = _wait(container, entry["call_id"], timeout=30)
+    assert (row.status, row.error) == ("failed", "не удалось распознать: запись оборвалась")
