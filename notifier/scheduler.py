@@ -96,17 +96,22 @@ class Scheduler:
             ladders[org_id] = self.escalation.effective(org_id)[0]
             # The journal's own per-organisation tick, for just these requests (issue 3 owns the ladder's logic).
             self.escalation._tick_org(org_id, org_rows, now)
-        with self.engine.begin() as conn:
-            for w in due:
-                row = rows.get(w.request_id)
-                following = None
-                if row is not None and row.status in _OPEN:
-                    following = next_due_at(_snapshot(row, since.get(row.id)), ladders[row.org_id], now)
-                where = (W.request_id == w.request_id, W.due_at == w.due_at)  # a newer touch wins
-                if following is None:
-                    conn.execute(sa.delete(sms_wakeups).where(*where))
-                else:
-                    conn.execute(sa.update(sms_wakeups).where(*where).values(due_at=following))
+        moves, gone = [], []
+        for w in due:
+            row = rows.get(w.request_id)
+            following = None
+            if row is not None and row.status in _OPEN:
+                following = next_due_at(_snapshot(row, since.get(row.id)), ladders[row.org_id], now)
+            if following is None:
+                gone.append({"rid": w.request_id, "seen": w.due_at})
+            else:
+                moves.append({"rid": w.request_id, "seen": w.due_at, "next": following})
+        where = (W.request_id == sa.bindparam("rid"), W.due_at == sa.bindparam("seen"))  # a newer touch wins
+        with self.engine.begin() as conn:  # one batch each (executemany), not a round trip per request
+            if moves:
+                conn.execute(sa.update(sms_wakeups).where(*where).values(due_at=sa.bindparam("next")), moves)
+            if gone:
+                conn.execute(sa.delete(sms_wakeups).where(*where), gone)
         return len(due)
 
     # -- the loop ------------------------------------------------------------------------------------------------
