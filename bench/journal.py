@@ -34,6 +34,7 @@ from journal_api.storage.migrate import upgrade  # noqa: E402
 import journal_fill as fill  # noqa: E402
 import journal_work as work  # noqa: E402
 from journal_trips import count_round_trips  # noqa: E402
+from journal_compare import compare_creates, summary_lines  # noqa: E402
 from journal_http import Client, Server, pick_server, stats  # noqa: E402
 
 LIST_P95_TARGET_MS = 50.0
@@ -60,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--per-kind", type=int, default=300, help="timed list calls per query kind")
     p.add_argument("--warmup", type=int, default=200, help="untimed list calls first")
     p.add_argument("--skip-lists", action="store_true", help="measure creates only (quick iterations)")
+    p.add_argument("--compare-rev", help="also measure creates against this git revision's code, taking turns "
+                   "(before/after under the same background load)")
+    p.add_argument("--compare-rounds", type=int, default=2)
+    p.add_argument("--compare-seconds", type=float, default=10.0)
     p.add_argument("--create-seconds", type=float, default=20.0)
     p.add_argument("--create-threads", type=int, default=8, help="concurrent HTTP clients for creates")
     p.add_argument("--baseline-seconds", type=float, default=10.0)
@@ -130,6 +135,12 @@ def measure(args, url: str, c, fixtures, result: dict, log) -> None:
                                                          threads=args.create_threads,
                                                          seconds=args.create_seconds, seed=args.seed,
                                                          db=args.db)
+        if args.compare_rev:
+            log(f"creates, current code and {args.compare_rev} taking turns")
+            result["compare"] = compare_creates(
+                args.compare_rev, pick_server(args.server), env, Path(args.results) / "journal-server.log",
+                workers=args.workers, threads=args.threads, fixtures=fixtures, clients=args.create_threads,
+                seconds=args.compare_seconds, rounds=args.compare_rounds, seed=args.seed + 400, db=args.db, log=log)
     finally:
         delete_queue(args.redis_url, queue)
     log("create baselines: the service layer in-process, and bare SQL, one connection each")
@@ -185,7 +196,8 @@ def summary(result: dict) -> str:
                      f"{ca['latency']['p95_ms']} ms, {ca['error_count']} errors)")
         lines.append(f"         CPU ms/create: server {ca['server_cpu_ms_per_create']}, PostgreSQL "
                      f"{ca.get('postgres_cpu_ms_per_create')}, Redis {ca.get('redis_cpu_ms_per_create')}, client "
-                     f"{ca['client_cpu_ms_per_create']}; machine {ca['machine_busy_pct']}% busy")
+                     f"{ca['client_cpu_ms_per_create']}; machine {ca['machine_busy_pct']}% busy, "
+                     f"{ca.get('machine_cpu_ms_per_create')} ms CPU/create by everything running on it")
         lines.append(f"         service layer in-process, 1 thread: {cs['per_s']}/s; bare SQL, 1 connection: "
                      f"{cq['per_s']}/s; API/SQL = {_ratio(ca['per_s'], cq['per_s'])}x")
     trips = result.get("round_trips")
@@ -195,6 +207,8 @@ def summary(result: dict) -> str:
                      f"included); service register {sv['postgresql']} + {sv['redis']}")
         lines.append(f"         CPU per create in-process: API {a['cpu_ms']} ms (Flask test client), service register "
                      f"{sv['cpu_ms']} ms")
+    if result.get("compare"):
+        lines += summary_lines(result["compare"])
     t = result.get("targets", {})
     for name, verdict in t.items():
         lines.append(f"target {name}: {verdict}")
@@ -244,7 +258,8 @@ def main(argv=None) -> int:
             result["requests"] = work.count_requests(c)
             result["orgs"], result["buildings"] = len(fixtures), sum(len(fx.buildings) for fx in fixtures)
         measure(args, url, c, fixtures, result, log)
-        problems = result.get("list_errors", []) + result["creates_api"]["errors"]
+        problems = result.get("list_errors", []) + result["creates_api"]["errors"] + \
+            result.get("compare", {}).get("errors", [])
         if problems:
             failed = f"{len(problems)} API calls failed, first: {problems[0]}"
     except Exception as exc:  # the run failed: report and exit non-zero
