@@ -62,7 +62,8 @@ def commands(cli) -> None:
 
 def web(app, container) -> None:
     """Register this package's blueprints."""
-    __import__("telephony.twilio_voice", fromlist=["register"]).register(app, container)  # Twilio Voice (issue 8)
+    from .twilio_voice import register as twilio_voice  # Twilio Voice (issue 8)
+    twilio_voice(app, container)
 
 
 def worker(container) -> None:
