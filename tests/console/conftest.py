@@ -1,18 +1,12 @@
-"""Fixtures of the console tests: a request to look at, a dispatcher who can sign in, a signed-in test client."""
+"""Fixtures of the console tests: a request to look at, a dispatcher who can sign in, a signed-in test client, a
+request with a recorded and transcribed call."""
 from __future__ import annotations
 
-import re
-
 import pytest
+from console_support import DISPATCHER, PASSWORD, SYSTEM, WORDS, csrf_of, sign_in, write_wav
 
-from journal_api.domain.events import Actor
 from journal_api.service.console_auth import ConsoleAuth
 from journal_api.service.requests import NewRequest
-
-DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
-SYSTEM = Actor.system("test")
-PASSWORD = "верный-пароль-1"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -34,16 +28,6 @@ def dispatcher(container, org):
     return staff
 
 
-def csrf_of(client, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return CSRF.search(page).group(1)
-
-
-def sign_in(client, org_code: str = "demo", login: str = "petrova", password: str = PASSWORD):
-    token = csrf_of(client)
-    return client.post("/login", data={"org": org_code, "login": login, "password": password, "csrf_token": token})
-
-
 @pytest.fixture
 def console(client, dispatcher):
     """A test client signed in as the dispatcher; ``console.csrf`` is the token for its forms."""
@@ -51,27 +35,6 @@ def console(client, dispatcher):
     assert response.status_code == 302, response.get_data(as_text=True)
     client.csrf = csrf_of(client, "/journal")
     return client
-
-
-def write_wav(path, seconds: float = 3.0, rate: int = 8000) -> str:
-    """A real 8 kHz mono 16-bit WAV: a tone, so a browser can play it and its clock advances."""
-    import math
-    import struct
-    import wave
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
-                                 for i in range(int(seconds * rate))))
-    return str(path)
-
-
-WORDS = [{"w": "у", "start": 0.0, "end": 0.4, "conf": 0.9}, {"w": "нас", "start": 0.5, "end": 0.9, "conf": 0.95},
-         {"w": "течёт", "start": 1.0, "end": 1.5, "conf": 0.5}, {"w": "<script>alert(1)</script>", "start": 1.6,
-                                                                  "end": 2.2, "conf": 0.9},
-         {"w": "труба", "start": 2.3, "end": 2.9, "conf": 0.9}]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import PASSWORD, SYSTEM, csrf_of, sign_in
+from console_support import PASSWORD, SYSTEM, csrf_of, sign_in
 
 from journal_api.domain.errors import ValidationError
 from journal_api.service.console_auth import MAX_FAILURES, ConsoleAuth

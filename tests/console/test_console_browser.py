@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, SYSTEM, write_wav
+from console_support import PASSWORD, SYSTEM, write_wav
 from openpyxl import load_workbook
 from PIL import Image
 

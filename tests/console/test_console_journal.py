@@ -26,7 +26,7 @@ def test_the_journal_filters_by_work_type_and_searches_text(console, make_reques
 
 def test_the_journal_filters_by_reason_and_by_the_responsible_person(console, container, org, building,
                                                                      technician, make_request):
-    from conftest import SYSTEM
+    from console_support import SYSTEM
 
     container.registry.add_responsibility(org.id, SYSTEM, building.id, "heating", technician.id)
     heating = make_request(work_type="heating", description="Холодные батареи", reason="Нет отопления")

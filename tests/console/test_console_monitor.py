@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import DISPATCHER, SYSTEM
+from console_support import DISPATCHER, SYSTEM
 
 from journal_api.bootstrap import bootstrap
 from journal_api.domain.events import Actor
@@ -111,7 +111,7 @@ def test_the_analytics_page_draws_its_charts_from_the_bundled_library(console, j
 
 
 def test_the_console_works_on_the_embedded_sqlite_too(sqlite_container):
-    from conftest import sign_in
+    from console_support import sign_in
 
     from journal_api.app import create_app
     from journal_api.seed import seed_demo

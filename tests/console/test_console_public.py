@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import CSRF, SYSTEM
+from console_support import CSRF, SYSTEM
 from PIL import Image
 
 from journal_api.domain.errors import Forbidden

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from conftest import SYSTEM
+from console_support import SYSTEM
 
 from journal_api.storage import tables as t
 
@@ -107,7 +107,7 @@ def test_another_organisations_request_recording_and_photo_are_not_found(console
                                                                          make_request, tmp_path):
     import io
 
-    from conftest import write_wav
+    from console_support import write_wav
 
     place = container.registry.upsert_building(other_org.id, SYSTEM, {
         "building_id": "O-1", "city": "Екатеринбург", "street": "ул. Малышева", "house": "1", "entrances": 1,
