@@ -1,4 +1,4 @@
-"""`hotline user password`: set a staff member's console password (and login)."""
+"""Commands of the console: `hotline user password` (a staff member's console login) and `hotline analytics warm`."""
 from __future__ import annotations
 
 import click
@@ -26,3 +26,20 @@ def register(cli: click.Group) -> None:
             password = click.prompt("Пароль", hide_input=True, confirmation_prompt=True)
         c = _container(ctx)
         click.echo(ConsoleAuth(c.uow, c.clock).set_password(org_code, staff_id, password, login=login))
+
+    @cli.group()
+    def analytics() -> None:
+        """The console's analytics."""
+
+    @analytics.command("warm")
+    @click.option("--org", "org_code", required=True, help="The organisation's code, e.g. demo.")
+    @click.option("--days", type=click.IntRange(1, 366), default=366, show_default=True)
+    @click.pass_context
+    def analytics_warm(ctx: click.Context, org_code: str, days: int) -> None:
+        """Compute and keep the figures of the past days (run nightly: no manager's view pays for them)."""
+        from ..cli import _container
+        from ..service.console_analytics import warm
+
+        c = _container(ctx)
+        org = c.registry.organisation_by_code(org_code)
+        click.echo(f"{warm(c.engine, org.id, org.timezone, days, c.clock())} spans kept")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import g, render_template, request
+from flask import g, make_response, render_template, request
 
 from ..service import console_analytics, console_monitor
 from . import clabel, container, data, filters
@@ -48,7 +48,8 @@ def routes(bp) -> None:
         cf, form = filters.parse(request.args, user.timezone, default_days=ANALYTICS_DAYS)
         first, last = _period(form, user.timezone, c.clock())
         form["from"], form["to"] = first.isoformat(), last.isoformat()
-        result = console_analytics.analytics(c.engine, user.org_id, user.timezone, first, last, c.clock())
+        deferred: list = []
+        result = console_analytics.analytics(c.engine, user.org_id, user.timezone, first, last, c.clock(), deferred)
         charts = {
             "by_day": {"labels": [d[8:] + "." + d[5:7] for d, _ in result["by_day"]],
                        "values": [n for _, n in result["by_day"]]},
@@ -58,4 +59,8 @@ def routes(bp) -> None:
             "load": {"labels": [x["name"] for x in result["load"]], "values": [x["n"] for x in result["load"]],
                      "late": [x["late"] + x["open_overdue"] for x in result["load"]]},
         }
-        return render_template("analytics.html", a=result, form=form, charts=charts)
+        response = make_response(render_template("analytics.html", a=result, form=form, charts=charts))
+        if deferred:  # old figures served as kept: recompute them once the page is on its way
+            org_id, tz, now = user.org_id, user.timezone, c.clock()
+            response.call_on_close(lambda: console_analytics.refresh(c.engine, org_id, tz, deferred, now))
+        return response

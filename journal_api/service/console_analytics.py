@@ -174,9 +174,14 @@ def _spans(first: date, last: date, today: date) -> list[tuple[str, date, date]]
     return spans
 
 
-def _figures(conn, org_id: int, tz: str, first: date, last: date, today: date, now: datetime) -> list[dict]:
+DEFER_AFTER = 7  # kept figures of spans ended this many days ago may be served stale and refreshed after the page
+
+
+def _figures(conn, org_id: int, tz: str, first: date, last: date, today: date, now: datetime,
+             deferred: list | None = None) -> list[dict]:
     """The figures of every span of the period: kept ones where fresh enough, else computed (and kept, except
-    today's)."""
+    today's). With ``deferred`` (a list), stale kept figures of spans that ended more than DEFER_AFTER days ago are
+    served as they are and their spans appended to it, for :func:`refresh` once the page has been sent."""
     spans = _spans(first, last, today)
     kept = {}
     for span, day, payload, computed_at in conn.execute(
@@ -188,11 +193,20 @@ def _figures(conn, org_id: int, tz: str, first: date, last: date, today: date, n
         hit = kept.get((span, lo))
         if hit is not None and hi < today and now - hit[1] <= max_age((today - hi).days):
             found.append(hit[0])
+        elif hit is not None and deferred is not None and (today - hi).days > DEFER_AFTER:
+            found.append(hit[0])
+            deferred.append((span, lo, hi))
         else:
             stale.append((span, lo, hi))
-    for lo, hi in _ranges([(lo, hi) for _, lo, hi in stale]):
+    found.extend(_recompute(conn, org_id, tz, stale, today, now))
+    return found
+
+
+def _recompute(conn, org_id: int, tz: str, spans: list, today: date, now: datetime) -> list[dict]:
+    found = []
+    for lo, hi in _ranges([(lo, hi) for _, lo, hi in spans]):
         computed = _compute(conn, org_id, tz, lo, hi)
-        for span, a, b in stale:
+        for span, a, b in spans:
             if not lo <= a <= hi:
                 continue
             days = [computed.get((a + timedelta(days=i)).isoformat(), _empty()) for i in range((b - a).days + 1)]
@@ -201,6 +215,23 @@ def _figures(conn, org_id: int, tz: str, first: date, last: date, today: date, n
             if b < today:
                 _store(conn, org_id, span, a, payload, now)
     return found
+
+
+def refresh(engine: sa.Engine, org_id: int, tz: str, spans: list, now: datetime) -> None:
+    """Recompute and keep the figures of ``spans`` (those :func:`analytics` served stale)."""
+    if spans:
+        with engine.begin() as conn:
+            _recompute(conn, org_id, tz, spans, now.astimezone(ZoneInfo(tz)).date(), now)
+
+
+def warm(engine: sa.Engine, org_id: int, tz: str, days: int, now: datetime) -> int:
+    """Compute and keep the figures of the last ``days`` days (``hotline analytics warm``, e.g. nightly from cron),
+    so no manager's first view pays for them. Returns the number of spans kept."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    spans = [s for s in _spans(today - timedelta(days=days - 1), today, today) if s[2] < today]
+    with engine.begin() as conn:
+        _recompute(conn, org_id, tz, spans, today, now)
+    return len(spans)
 
 
 def _ranges(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
@@ -227,11 +258,12 @@ def _store(conn, org_id: int, span: str, day: date, payload: dict, now: datetime
                                                   "computed_at": stmt.excluded.computed_at}))
 
 
-def analytics(engine: sa.Engine, org_id: int, tz: str, first: date, last: date, now: datetime) -> dict:
-    """The figures of the local days ``first``..``last`` (inclusive)."""
+def analytics(engine: sa.Engine, org_id: int, tz: str, first: date, last: date, now: datetime,
+              deferred: list | None = None) -> dict:
+    """The figures of the local days ``first``..``last`` (inclusive). See :func:`_figures` for ``deferred``."""
     today = now.astimezone(ZoneInfo(tz)).date()
     with engine.begin() as conn:
-        payloads = _figures(conn, org_id, tz, first, last, today, now) if first <= today else []
+        payloads = _figures(conn, org_id, tz, first, last, today, now, deferred) if first <= today else []
         overdue = _open_overdue(conn, org_id, tz, first, last, now)
         names = dict(conn.execute(sa.select(t.staff.c.id, t.staff.c.full_name)
                                   .where(t.staff.c.org_id == org_id)).all())

@@ -173,3 +173,34 @@ def test_old_calendar_months_are_kept_whole_and_recent_days_one_by_one():
     days = [lo for kind, lo, _ in spans if kind == "day"]
     assert days[0] == date(2026, 1, 15) and days[16] == date(2026, 1, 31) and days[17] == date(2026, 10, 1)
     assert days[-1] == date(2026, 11, 27) and len(days) == 17 + 31 + 27
+
+
+def test_stale_figures_of_old_days_are_served_then_refreshed_after_the_page(container, settings, pg_engine, org,
+                                                                            building):
+    now = container.clock()
+    past = now - timedelta(days=20)
+    old = bootstrap(settings, publisher=MemoryPublisher(), engine=pg_engine, clock=lambda: past)
+    r = old.requests.register(org.id, DISPATCHER, NewRequest(description="Старая", work_type="water",
+                                                             building_id=building.id, channel="phone"))
+    days = _days(org, now, 30)
+    assert console_analytics.warm(container.engine, org.id, org.timezone, 31, now) == 30
+    container.requests.update(org.id, r.number, DISPATCHER, "dispatcher", {"work_type": "heating"})
+    later, deferred = now + timedelta(hours=2), []
+    served = console_analytics.analytics(container.engine, org.id, org.timezone, *days, later, deferred)
+    assert served["top_work_type"] == [("water", 1)]
+    assert len(deferred) == 23  # the days from 30 to 8 days ago: kept, an hour old, and older than a week
+    console_analytics.refresh(container.engine, org.id, org.timezone, deferred, later)
+    assert console_analytics.analytics(container.engine, org.id, org.timezone, *days, later, [])["top_work_type"] \
+        == [("heating", 1)]
+
+
+def test_the_warm_command_keeps_the_figures(settings, container, org, monkeypatch):
+    from click.testing import CliRunner
+
+    from journal_api.cli import _plug, cli
+
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("HOTLINE_DATA_DIR", settings.data_dir)
+    _plug()
+    result = CliRunner().invoke(cli, ["analytics", "warm", "--org", "demo", "--days", "40"])
+    assert result.exit_code == 0 and result.output.strip() == "39 spans kept", result.output
