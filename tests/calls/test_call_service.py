@@ -6,7 +6,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from journal_api.storage import tables as t
-from journal_api.storage import tables_calls as tc
 
 from calls_support import T0, open_call, write_wav
 

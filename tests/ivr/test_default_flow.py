@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ivr_flows import load_flow
-from ivr_support import (DUE, Digits, Gather, Hangup, HungUp, Invoke, InvokeResult, Play, Record, Recorded, Timeout,
+from ivr_support import (Digits, Gather, Hangup, HungUp, Invoke, InvokeResult, Play, Record, Recorded, Timeout,
                          Transfer, TransferResult, finish_after_hangup, ok_data, played, start, step)
 
 
