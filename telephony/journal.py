@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -71,14 +72,16 @@ class Journal:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="journal")
         self._container = container
         self._redis = None
+        self._lock = threading.Lock()
 
     # -- wiring ---------------------------------------------------------------------------------------------
     @property
     def container(self):
-        if self._container is None:
-            from journal_api.bootstrap import bootstrap
+        with self._lock:  # the pool's threads would otherwise wire it twice (and map the ORM twice)
+            if self._container is None:
+                from journal_api.bootstrap import bootstrap
 
-            self._container = bootstrap(self.settings)
+                self._container = bootstrap(self.settings)
         return self._container
 
     @property

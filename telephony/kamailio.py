@@ -86,13 +86,14 @@ request_route {{
     if (!sanity_check("17895", "7")) {{ xlog("L_WARN", "malformed request from $si dropped\\n"); exit; }}
     if (is_method("OPTIONS") && uri == myself && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (has_totag()) {{
-        if (loose_route() || is_method("ACK")) {{ t_relay(); exit; }}
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
         sl_send_reply("404", "Not here"); exit;
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
     if (t_check_trans()) exit;
     if (is_method("REGISTER")) {{
-        if (!www_authorize("", "subscriber")) {{ www_challenge("", "0"); exit; }}
+        if (!www_authorize("$fd", "subscriber")) {{ www_challenge("$fd", "0"); exit; }}
         consume_credentials();
         if (!save("location")) sl_reply_error();
         exit;
@@ -101,6 +102,7 @@ request_route {{
     if ($rU == "dispatchers") {{ route(DISPATCHERS); exit; }}
     if ($rU != $null && lookup("location")) {{ t_relay(); exit; }}
     if (!ds_select_dst("1", "4")) {{ route(BUSY); exit; }}
+    record_route();  # in-dialog requests come back through here (SIPp and some trunks ignore the Contact)
     t_on_failure("NEXT_WORKER");
     if (!t_relay()) sl_reply_error();
     exit;

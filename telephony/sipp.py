@@ -31,10 +31,11 @@ m=audio [media_port] RTP/AVP {payloads}
 """
 
 ACK = """<send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[peer_tag_param]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+[routes]
 Call-ID: [call_id]
 CSeq: 1 ACK
 Contact: <sip:sipp@[local_ip]:[local_port]>
@@ -45,10 +46,11 @@ Content-Length: 0
 """
 
 BYE = """<send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[peer_tag_param]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+[routes]
 Call-ID: [call_id]
 CSeq: 2 BYE
 Contact: <sip:sipp@[local_ip]:[local_port]>
@@ -105,7 +107,8 @@ def dtmf_pcap(path: str | Path, digits: str, *, seq: int, ts: int, ssrc: int = 0
 
 
 def ivr_scenario(*, steps: list[tuple[int, str]], caller: str = "+79160000001", hangup_at_ms: int | None = None,
-                 wait_bye_ms: int = 60000, codecs: tuple[str, str] = PCMU, expect: int = 200) -> str:
+                 wait_bye_ms: int = 60000, codecs: tuple[str, str] = PCMU, expect: int = 200,
+                 expect_header: str | None = None) -> str:
     """``steps``: (ms after the answer, action): action is ``pcap:FILE`` (RFC 2833 keys, see :func:`dtmf_pcap`),
     ``play:FILE`` (a u-law WAV streamed with rtp_stream). ``expect``: the final response (e.g. 488: no media)."""
     parts = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="hotline IVR call">',
@@ -113,11 +116,17 @@ def ivr_scenario(*, steps: list[tuple[int, str]], caller: str = "+79160000001", 
              '<recv response="100" optional="true"/>', '<recv response="180" optional="true"/>',
              '<recv response="183" optional="true"/>']
     if expect != 200:
-        parts.append(f'<recv response="{expect}"/>')
+        check = ""
+        if expect_header:  # e.g. "Retry-After": the response must carry it
+            check = (f'<action><ereg regexp=".+" search_in="hdr" header="{expect_header}:" check_it="true" '
+                     f'assign_to="1"/></action>')
+        parts.append(f'<recv response="{expect}">{check}</recv>')
+        if expect_header:
+            parts.append('<nop><action><log message="{header}: [$1]"/></action></nop>'.format(header=expect_header))
         parts.append(ACK.format(caller=caller))
         parts.append("</scenario>")
         return "\n".join(parts)
-    parts += ['<recv response="200" rtd="true" crlf="true"/>', ACK.format(caller=caller)]
+    parts += ['<recv response="200" rtd="true" crlf="true" rrs="true"/>', ACK.format(caller=caller)]
     now = 0
     for at, action in sorted(steps):
         if at > now:

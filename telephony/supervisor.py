@@ -183,7 +183,9 @@ class Supervisor:
             slot.restarts += 1
             self.spawn(slot)
         if self.kam is not None and self.kam.poll() is not None:
-            log.warning("Kamailio exited with %s; restarting it", self.kam.returncode)
+            log.warning("Kamailio exited with %s; restarting it (its log: %s)", self.kam.returncode,
+                        self.run_dir / "kamailio.log")
+            time.sleep(1.0)
             self.start_kamailio()
 
     def shutdown(self) -> None:

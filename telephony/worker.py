@@ -7,6 +7,7 @@ then the journal thread's answers, then every call's deadlines. Run by the super
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import re
@@ -96,8 +97,7 @@ class Worker:
                 self.handle_events()
                 self.handle_results()
                 now = time.monotonic()
-                for session in list(self.sessions.values()):
-                    session.tick(now)
+                self.tick(now)
                 if now >= next_replay and not self._replaying:
                     self._replaying, next_replay = True, now + REPLAY_EVERY_S
                     self.journal.submit(None, "replay", self.journal.replay)
@@ -111,6 +111,12 @@ class Worker:
             ready.unlink(missing_ok=True)
             self.shutdown()
         return 0
+
+    def tick(self, now: float) -> None:
+        # A method of its own: a loop variable in run() would keep the last Session (and its pjsua2 Call) alive
+        # past libDestroy, and the Call's destructor would then abort the process.
+        for session in list(self.sessions.values()):
+            session.tick(now)
 
     def drain(self) -> None:
         if not self.draining:
@@ -137,6 +143,8 @@ class Worker:
         self.legs.clear()
         self.calls.clear()
         self.other.clear()
+        self.acc.incoming.clear()
+        gc.collect()  # every Call must be gone before libDestroy
         self.acc.shutdown()
         self.ep.libDestroy()
 

@@ -51,10 +51,13 @@ class Hotline:
             line = self.proc.stdout.readline()
             if not line or "SIP ready" in line or "not every worker" in line:
                 break
-        assert "SIP ready" in line, f"hotline sip did not start: {line!r}\n{self.logs()}"
+        if "SIP ready" not in line:
+            self.stop()
+            raise AssertionError(f"hotline sip did not start: {line!r}\n{self.logs()}")
 
     def logs(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.data_dir / "sip.log").read_text()[-6000:]
 
     def worker_pids(self) -> list[int]:
@@ -77,7 +80,8 @@ class Hotline:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         return self.proc.returncode
 
 
