@@ -234,6 +234,28 @@ class IncidentService:
         return None
 
 
+def incident_fields(uow_factory: Callable[[], UnitOfWork], org_id: int, building_ids) -> dict[int, dict]:
+    """For the IVR's lookups (CallService.lookup_caller, buildings_for_apartment): ``{building_id:
+    {"incident_work_type", "incident_eta"}}`` for the given buildings that an open incident covers (the most
+    recently opened one); buildings outside every open incident are absent, so nothing is announced for them."""
+    wanted = {int(b) for b in building_ids if b is not None}
+    if not wanted:
+        return {}
+    out: dict[int, dict] = {}
+    with uow_factory() as uow:
+        s = uow.session
+        rows = s.execute(sa.select(I.work_type, I.eta, I.building_ids).where(I.org_id == org_id, I.status == "open")
+                         .order_by(I.opened_at.desc(), I.id.desc())).all()
+        if not rows:
+            return {}
+        tz = ZoneInfo(s.scalar(sa.select(t.organisations.c.timezone).where(t.organisations.c.id == org_id)))
+    for row in rows:
+        for b in wanted & {int(x) for x in row.building_ids or []}:
+            out.setdefault(b, {"incident_work_type": row.work_type,
+                               "incident_eta": row.eta.astimezone(tz) if row.eta else None})
+    return out
+
+
 # -- the worker's subscription ----------------------------------------------------------------------------------------
 def on_registered(container, row) -> None:
     """Outbox handler of ``request.registered`` (idempotent: a request joins at most one incident)."""

@@ -147,3 +147,23 @@ def test_detection_is_idempotent_and_subscribed_to_registrations(journal, journa
         assert on_registered in jobs.handlers_for("request.registered")
     finally:
         jobs._HANDLERS["request.registered"] = before
+
+
+def test_detections_running_at_the_same_moment_open_one_incident(journal, org, building):
+    """Six workers handle six registrations at once (PostgreSQL advisory lock per organisation and work type)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from journal_api.domain.events import Actor
+    from journal_api.service.requests import NewRequest
+
+    ids = [journal.requests.register(org.id, Actor.system("test"), NewRequest(
+        description="Нет воды", work_type="water", channel="phone", building_id=building.id,
+        apartment=_apartment(i), caller_phone=_phone(i))).id for i in range(6)]
+    service = IncidentService(journal.uow)
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(service.detect, ids))
+    (incident,) = service.find(org.id)
+    assert incident["requests_count"] == 6 and sorted(incident["request_numbers"]) == incident["request_numbers"]
+    with journal.engine.connect() as conn:
+        members = conn.scalars(sa.select(incident_requests.c.request_id)).all()
+    assert sorted(members) == sorted(ids)
