@@ -88,6 +88,51 @@ def list_calls(query):
     return {"items": [_call(c) for c in page.items], "next_cursor": page.next_cursor}
 
 
+class SummaryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime
+    until: AwareDatetime
+
+
+class CallbackFigures(BaseModel):
+    requested: int
+    done: int
+    done_in_time: int
+    overdue: int
+
+
+class SummaryOut(BaseModel):
+    since: datetime
+    until: datetime
+    calls: int
+    by_status: dict[str, int]
+    answered: int
+    answered_within_5_min: int
+    answer_seconds_p50: float | None
+    answer_seconds_p95: float | None
+    answer_seconds_max: float | None
+    callbacks: CallbackFigures
+
+
+@endpoint(bp, "GET", "/calls/summary", summary="ПП 416 figures of a period: calls by status, answer times, "
+          "callback tasks", roles=STAFF_ROLES, query=SummaryQuery, out=SummaryOut, tag=TAG)
+def calls_summary(query: SummaryQuery):
+    return services().calls.summary(principal().org_id, query.since, query.until)
+
+
+class RecordingQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request: int = Field(ge=1, le=2 ** 31 - 1, description="the request's number")
+
+
+@endpoint(bp, "GET", "/recordings", summary="The recordings of a request (?request=<number>)",
+          roles=ALL_ROLES, query=RecordingQuery, out=list[RecordingOut], tag=TAG)
+def request_recordings(query: RecordingQuery):
+    who = principal()
+    request = services().requests.get(who.org_id, query.request, who.actor)  # a technician: only his own
+    return [_recording(r) for r in services().calls.recordings_of_request(who.org_id, request.id)]
+
+
 @endpoint(bp, "GET", "/calls/{call_id}", summary="Get a call with its recordings and its request",
           roles=STAFF_ROLES, out=CallDetailOut, tag=TAG)
 def get_call(call_id: int):

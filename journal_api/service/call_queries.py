@@ -14,6 +14,7 @@ from ..storage import tables as t
 from ..storage import tables_calls as tc
 from .queries import decode_cursor, encode_cursor
 
+ANSWER_WITHIN = timedelta(minutes=5)  # ПП 416 п.13: a call is answered within 5 minutes
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
            "30d": timedelta(days=30)}
 
@@ -97,6 +98,37 @@ class CallQueries:
         out["recordings"] = [recording_dict(r) for r in recs]
         return out
 
+    def summary(self, org_id: int, since: datetime, until: datetime) -> dict:
+        """The ПП 416 п.13 figures of a period: calls by status, how many were answered within 5 minutes, answer
+        time percentiles, and callback tasks (requested, done, done within their 10 minutes, overdue now)."""
+        c = tc.calls.c
+        with self.uow() as uow:
+            now = uow.clock()
+            rows = uow.session.execute(sa.select(c.status, c.arrived_at, c.answered_at, c.callback_reason,
+                                                 c.callback_due_at, c.callback_done_at)
+                                       .where(c.org_id == org_id, c.arrived_at >= since, c.arrived_at < until)).all()
+        by_status: dict[str, int] = {}
+        waits = []
+        for row in rows:
+            by_status[row.status] = by_status.get(row.status, 0) + 1
+            if row.answered_at is not None:
+                waits.append((row.answered_at - row.arrived_at).total_seconds())
+        waits.sort()
+        tasks = [r for r in rows if r.callback_reason is not None]
+        return {
+            "since": since, "until": until, "calls": len(rows), "by_status": by_status, "answered": len(waits),
+            "answered_within_5_min": sum(1 for w in waits if w <= ANSWER_WITHIN.total_seconds()),
+            "answer_seconds_p50": _percentile(waits, 0.5), "answer_seconds_p95": _percentile(waits, 0.95),
+            "answer_seconds_max": waits[-1] if waits else None,
+            "callbacks": {
+                "requested": len(tasks),
+                "done": sum(1 for r in tasks if r.callback_done_at is not None),
+                "done_in_time": sum(1 for r in tasks if r.callback_done_at is not None
+                                    and r.callback_done_at <= r.callback_due_at),
+                "overdue": sum(1 for r in tasks if r.callback_done_at is None and r.callback_due_at < now),
+            },
+        }
+
     def recordings_of_request(self, org_id: int, request_id: int) -> list[dict]:
         r = tc.recordings.c
         with self.uow() as uow:
@@ -119,6 +151,12 @@ class CallQueries:
                       {"call_id": row.call_id, "request_id": row.request_id, "kind": row.kind})
             uow.commit()
         return recording_dict(row), self.blobs.open(row.blob_key)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def recording_dict(row) -> dict:

@@ -126,3 +126,28 @@ def test_the_calls_endpoints_are_in_the_openapi_document(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
     assert {"/api/v1/calls", "/api/v1/calls/{call_id}", "/api/v1/recordings/{recording_id}/audio"} <= set(paths) \
         or {"/calls", "/calls/{call_id}", "/recordings/{recording_id}/audio"} <= set(paths)
+
+
+def test_the_summary_gives_the_pp416_figures_of_a_period(client, make_token, calls):
+    resp = client.get("/api/v1/calls/summary?since=2026-11-26T00:00:00%2B00:00&until=2026-11-27T00:00:00%2B00:00",
+                      headers=make_token(role="manager"))
+    body = resp.json
+    assert resp.status_code == 200, body
+    assert (body["calls"], body["answered"], body["answered_within_5_min"]) == (5, 3, 3)
+    assert body["by_status"] == {"answered": 3, "missed": 1, "over_capacity": 1}
+    assert body["answer_seconds_p95"] == 0.0
+    assert body["callbacks"]["requested"] == 2 and body["callbacks"]["done"] == 0
+    assert body["callbacks"]["overdue"] == 2  # due on 26 November 2026 at 12:13 and 12:14, long before the test runs
+    empty = client.get("/api/v1/calls/summary?since=2026-11-27T00:00:00%2B00:00&until=2026-11-28T00:00:00%2B00:00",
+                       headers=make_token()).json
+    assert empty["calls"] == 0 and empty["answer_seconds_p50"] is None
+    assert client.get("/api/v1/calls/summary", headers=make_token()).status_code == 422
+
+
+def test_a_requests_recordings_are_listed_for_those_who_may_see_the_request(client, make_token, technician, calls):
+    resp = client.get(f"/api/v1/recordings?request={calls['number']}", headers=make_token())
+    assert resp.status_code == 200
+    assert [r["kind"] for r in resp.json] == ["description", "call"]
+    tech = make_token(role="technician", staff_id=technician.id)
+    assert client.get(f"/api/v1/recordings?request={calls['number']}", headers=tech).status_code == 404
+    assert client.get("/api/v1/recordings", headers=make_token()).status_code == 422
