@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict
 
 from ..domain.errors import NotFound, UnknownReference
 from ..domain.registry import Building, City, HousingComplex, Organisation
@@ -105,10 +105,9 @@ def _persistent(session, cls, row, prefix: str, table: sa.Table, relations: dict
     if known is not None:  # already loaded in this unit of work: that object it is
         return known
     obj = sa.inspect(cls).class_manager.new_instance()
-    for col in table.columns:
-        set_committed_value(obj, col.name, getattr(row, prefix + col.name))
-    for name, value in (relations or {}).items():
-        set_committed_value(obj, name, value)
+    values = instance_dict(obj)  # filled the way the ORM's loader fills it; then marked loaded and unchanged
+    values.update((col.name, getattr(row, prefix + col.name)) for col in table.columns)
+    values.update(relations or {})
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
