@@ -103,11 +103,13 @@ def _grouped(conn, where: list, now: datetime) -> dict[str, list]:
     mask = {sum(bit[k] for k in columns if k not in keys): name for name, keys in SETS.items()}
     sets = sa.func.grouping_sets(*(sa.tuple_(*(c[k] for k in keys)) for keys in SETS.values()))
     out: dict[str, list] = {name: [] for name in SETS}
+    n = len(columns)
+    pick = {name: [columns.index(k) for k in keys] + list(range(n + 1, n + 1 + len(aggregates)))
+            for name, keys in SETS.items()}
     for row in conn.execute(sa.select(*(c[k] for k in columns), sa.func.grouping(*(c[k] for k in columns)),
                                       *aggregates).where(*where).group_by(sets)):
-        values = dict(zip(columns, row[:len(columns)]))
-        name = mask[row[len(columns)]]
-        out[name].append(tuple(values[k] for k in SETS[name]) + tuple(row[len(columns) + 1:]))
+        name = mask[row[n]]
+        out[name].append([row[i] for i in pick[name]])
     return out
 
 
@@ -180,9 +182,15 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
             cell["in_work"] += n
             cell["accepted"] += n if status == "accepted" else 0
             cell["overdue"] += overdue or 0
+    per_building: dict = {}
     for building_id, work_type, n, overdue, urgent, _ in grouped["place"]:
-        building = buildings.get(building_id)
         bump("responsible", staff.get(responsible.get((building_id, work_type)), ""), n, overdue, urgent)
+        cell = per_building.setdefault(building_id, [0, 0, 0])
+        cell[0] += n
+        cell[1] += overdue or 0
+        cell[2] += urgent or 0
+    for building_id, (n, overdue, urgent) in per_building.items():
+        building = buildings.get(building_id)
         bump("city", cities.get(building.city_id, "") if building else "", n, overdue, urgent)
         bump("complex", complexes.get(building.complex_id, "") if building else "", n, overdue, urgent)
         bump("building", _address(building), n, overdue, urgent)
