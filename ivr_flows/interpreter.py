@@ -100,11 +100,12 @@ def _run(flow: Flow, state: State, node_id: str, actions: list) -> tuple[list, S
             return _wait(flow, state, node, kind, actions)
 
 
-def _wait(flow: Flow, state: State, node: Mapping, kind: str, actions: list) -> tuple[list, State]:
+def _wait(flow: Flow, state: State, node: Mapping, kind: str, actions: list,
+          wrong_input: bool = False) -> tuple[list, State]:
     v = state.vars
     if kind in ("menu", "gather"):
-        retry = state.attempts.get(state.node, 0) > 0
-        prompts = node.get("retry_prompts", node["prompts"]) if retry else node["prompts"]
+        # a wrong key hears retry_prompts ("Неверный выбор. ..."); no key at all hears the prompts again
+        prompts = node.get("retry_prompts", node["prompts"]) if wrong_input else node["prompts"]
         _play(actions, {"prompts": prompts}, v, True)
         actions.append(Gather(max_digits=int(node.get("max_digits", 1)), timeout_s=float(_value(node["timeout_s"], v)),
                               terminator=node.get("terminator", "#" if kind == "gather" else None),
@@ -182,7 +183,7 @@ def _on_digits(flow: Flow, state: State, node: Mapping, event) -> tuple[list, St
     tries = state.attempts.get(state.node, 0)
     if fallback is None and tries < int(node.get("retries", 1)):
         attempts = MappingProxyType({**state.attempts, state.node: tries + 1})
-        return _wait(flow, replace(state, attempts=attempts), node, node["type"], [])
+        return _wait(flow, replace(state, attempts=attempts), node, node["type"], [], wrong_input=bool(entered))
     return _run(flow, state, fallback or node["default"], [])
 
 

@@ -87,25 +87,35 @@ def test_one_building_with_the_apartment_is_taken_without_asking_the_house(flow)
 def test_dtmf_that_never_comes_takes_the_timeout_path_to_a_plain_request(flow):
     actions, s = start(flow, caller=None)
     actions, s = step(flow, s, Timeout())
-    assert played(actions) == ["ivr/invalid", "ivr/main_menu"]  # one more try
+    assert played(actions) == ["ivr/main_menu"]  # one more try, without "wrong choice": nothing was pressed
     actions, s = step(flow, s, Timeout())
     assert played(actions) == ["ivr/category_menu"]
     _, s = step(flow, s, Timeout())
     actions, s = step(flow, s, Timeout())
     assert s.vars["work_type"] == "other" and played(actions) == ["ivr/ask_apartment"]
     actions, s = step(flow, s, Timeout())
-    assert played(actions) == ["ivr/invalid", "ivr/ask_apartment"]
+    assert played(actions) == ["ivr/ask_apartment"]
     actions, s = step(flow, s, Timeout())
     assert s.node == "record_description" and s.vars.get("apartment") is None
     actions, s = step(flow, s, Recorded("description", 30, "max"))
     assert actions[-1].args == {"work_type": "other", "emergency": False, "apartment": None, "building_id": None}
 
 
-def test_a_wrong_key_repeats_the_menu_once(flow):
+def test_a_wrong_key_repeats_the_menu_once_saying_it_was_wrong(flow):
     _, s = start(flow)
     actions, s = step(flow, s, Digits("7"))
     assert played(actions) == ["ivr/invalid", "ivr/main_menu"] and s.node == "main_menu"
     assert s.digits == ("7",)
+    actions, s = step(flow, s, Digits("8"))
+    assert played(actions) == ["ivr/category_menu"]  # the default after one retry
+
+
+def test_an_apartment_number_out_of_range_is_asked_again(flow):
+    _, s = start(flow, caller=None)
+    _, s = step(flow, s, Digits("2"))
+    _, s = step(flow, s, Digits("1"))
+    actions, s = step(flow, s, Digits("0#"))
+    assert played(actions) == ["ivr/invalid", "ivr/ask_apartment"] and "apartment" not in s.vars
 
 
 def test_database_down_at_registration_says_the_number_comes_by_sms_and_is_not_registered_again(flow):
