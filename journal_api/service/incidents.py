@@ -76,13 +76,17 @@ class IncidentService:
                 s.execute(sa.select(sa.func.pg_advisory_xact_lock(row.org_id, _int32(row.work_type))))
                 row = s.execute(_sightings().where(R.id == request_id)).one()
             new = _sighting(row)
-            recent = [_sighting(r) for r in s.execute(_sightings().where(
-                R.org_id == row.org_id, R.work_type == row.work_type, R.id != request_id,
-                R.registered_at >= row.registered_at - rules.window, R.registered_at <= row.registered_at))]
             active = [d.Active(a.id, a.work_type, a.scope, a.scope_key, a.status, a.requests_count)
                       for a in s.execute(sa.select(inc).where(I.org_id == row.org_id, I.work_type == row.work_type,
                                                               I.status.in_(d.ACTIVE)))]
-            decision = d.decide(new, recent, active, rules)
+            decision = d.decide(new, [], active, rules)  # joining a known incident needs no history
+            recent: list = []
+            if decision.action == "none":
+                recent = [_sighting(r) for r in s.execute(_sightings().where(
+                    R.org_id == row.org_id, R.work_type == row.work_type, R.id != request_id,
+                    IR.incident_id.is_(None), R.registered_at >= row.registered_at - rules.window,
+                    R.registered_at <= row.registered_at))]
+                decision = d.decide(new, recent, active, rules)
             if decision.action == "none":
                 return None
             now = uow.clock()
