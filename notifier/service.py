@@ -8,7 +8,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from typing import Protocol
+from typing import Callable, Protocol
 
 import sqlalchemy as sa
 
@@ -116,13 +116,10 @@ class Notifier:
         return conn.execute(sa.select(st.id, st.role, st.phone).where(st.org_id == org_id, st.id.in_(ids),
                                                                       st.active.is_(True))).all()
 
-    def queue(self, items: list[NewMessage], conn=None) -> list[int]:
-        """Store messages (each once per dedupe key) and enqueue their sending after commit (``conn``: store them in
-        the caller's transaction, which the caller commits before it enqueues the returned ids)."""
-        if conn is not None:
-            return [mid for mid in (self.outbox.add(conn, item) for item in items) if mid is not None]
-        with self.c.engine.begin() as own:
-            ids = [mid for mid in (self.outbox.add(own, item) for item in items) if mid is not None]
+    def queue(self, items: list[NewMessage]) -> list[int]:
+        """Store messages (each once per dedupe key) and enqueue their sending after commit."""
+        with self.c.engine.begin() as conn:
+            ids = [mid for mid in (self.outbox.add(conn, item) for item in items) if mid is not None]
         self.enqueuer.enqueue(ids)
         return ids
 
@@ -133,23 +130,30 @@ class Notifier:
                           provider or for_org(self.base, f.org_settings).provider, dedupe_key)
 
     def to_staff(self, conn, f: compose.Facts, staff_ids: list[int], template: str, key: str, *,
-                 fallback: str | None = None, link: bool = False, **extra) -> list[NewMessage]:
+                 fallback: str | None = None, link: bool = False, **extra) -> list[Callable[[], NewMessage]]:
+        """Messages to staff, as builders to call once ``conn`` is closed: a link is issued in a transaction of
+        its own (SQLite allows one writer, so no connection may be held meanwhile)."""
         out = []
         for person in self._staff(conn, f.org_id, staff_ids):
             dedupe = f"{key}:{person.id}"
             if link and self.outbox.exists(conn, f.org_id, dedupe):  # no second link for a message made already
                 continue
-            sms = for_org(self.base, f.org_settings)
-            url = compose.issue_link(self.c, f, person.id, self.public_url, sms.link_ttl_hours) if link else ""
-            out.append(self.message(f, recipient=person.phone, audience=person.role, staff_id=person.id,
-                                    template=template, dedupe_key=dedupe, fallback=fallback, link=url, **extra))
+
+            def build(person=person, dedupe=dedupe) -> NewMessage:
+                sms = for_org(self.base, f.org_settings)
+                url = compose.issue_link(self.c, f, person.id, self.public_url, sms.link_ttl_hours) if link else ""
+                return self.message(f, recipient=person.phone, audience=person.role, staff_id=person.id,
+                                    template=template, dedupe_key=dedupe, fallback=fallback, link=url, **extra)
+
+            out.append(build)
         return out
 
-    def to_resident(self, conn, f: compose.Facts, template: str, key: str, **extra) -> list[NewMessage]:
+    def to_resident(self, conn, f: compose.Facts, template: str, key: str,
+                    **extra) -> list[Callable[[], NewMessage]]:
         if not f.caller_phone:
             return []
-        return [self.message(f, recipient=f.caller_phone, audience="resident", staff_id=None, template=template,
-                             dedupe_key=key, **extra)]
+        return [lambda: self.message(f, recipient=f.caller_phone, audience="resident", staff_id=None,
+                                     template=template, dedupe_key=key, **extra)]
 
     # -- domain events -------------------------------------------------------------------------------------------
     def handle(self, row) -> None:
@@ -166,11 +170,11 @@ class Notifier:
         if row.request_id is None:
             return []
         data, key = row.payload or {}, f"ev{row.id}"
-        with self.c.engine.begin() as conn:
+        with self.c.engine.connect() as conn:
             f = compose.load_facts(conn, row.request_id)
             if f is None:
                 return []
-            items: list[NewMessage] = []
+            items: list[Callable[[], NewMessage]] = []
             if row.name == "request.registered" and data.get("channel") != "sms":
                 items += self.to_resident(conn, f, "resident_registered", key)
             elif row.name == "request.assigned":
@@ -186,9 +190,7 @@ class Notifier:
                 extra = {"deadline": deadline} if deadline else {}
                 items += self.to_staff(conn, f, list(data.get("recipients") or []), data.get("template", fallback),
                                        key, fallback=fallback, **extra)
-            ids = self.queue(items, conn)
-        self.enqueuer.enqueue(ids)
-        return ids
+        return self.queue([build() for build in items])
 
     # -- sending -------------------------------------------------------------------------------------------------
     def send(self, message_id: int) -> str:
@@ -223,7 +225,7 @@ class Notifier:
                 self.to_staff(conn, f, on_duty(conn, f.org_id, self.c.clock()), "alert_sms_failed",
                               f"alert:{message_id}", **extra)
         self.c.requests.comment(f.org_id, f.number, SMS, "sms", note)
-        self.queue(items)
+        self.queue([build() for build in items])
 
 
 def on_duty(conn, org_id: int, now) -> list[int]:

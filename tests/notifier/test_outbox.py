@@ -153,3 +153,22 @@ def test_a_claim_left_by_a_dead_worker_is_failed_not_resent(container, notifier,
     notifier.outbox.claim_timeout = timedelta(0)
     assert notifier.outbox.reap() == [mid]
     assert notifier.send(mid) == "not queued" and notifier.outbox.get(mid).status == "failed"
+
+
+def test_the_embedded_default_on_sqlite_stores_and_sends_through_the_log_provider(sqlite_container, sms_settings,
+                                                                                  redis_conn):
+    from journal_api.service.requests import NewRequest
+    from notifier.service import Notifier
+    from sms_support import ListEnqueuer, SYSTEM
+
+    c = sqlite_container
+    org = c.registry.create_organisation("lite", "УК Лайт", "Europe/Moscow")
+    tech = c.registry.upsert_staff(org.id, SYSTEM, {"full_name": "Иванов Иван", "role": "technician",
+                                                    "phone": "+79123456789"})
+    request = c.requests.register(org.id, DISPATCHER, NewRequest(description="Нет света", work_type="electricity",
+                                                                 caller_phone=RESIDENT_PHONE))
+    c.requests.assign(org.id, request.number, DISPATCHER, "dispatcher", tech.id)
+    notifier = Notifier(c, settings=sms_settings, enqueuer=ListEnqueuer(), redis=redis_conn)
+    assert pump(c, notifier) == ["sent", "sent"]
+    assert pump(c, notifier) == []  # handled once
+    assert sorted(m.template for m in all_messages(c)) == ["assignment", "resident_registered"]
