@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .tables import UTCDateTime, metadata
+from ..domain.status import OPEN_STATUSES
+from .tables import UTCDateTime, metadata, requests
 
 # A staff member's console login. The password is an argon2 hash; ``session_epoch`` is bumped when the password is
 # set again, which ends every session signed with the old epoch (sessions are signed cookies carrying it).
@@ -49,3 +50,11 @@ console_analytics_days = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("computed_at", UTCDateTime, nullable=False),
 )
+
+# The Monitor reads every open request of an organisation in one GROUPING SETS pass (service/console_monitor.py): a
+# small partial index that covers the columns it groups by makes that an index-only scan on PostgreSQL (~60 -> ~15 ms
+# at 16,500 open requests among 1M, bench/console.py). Only open requests are in it, so it costs little on writes.
+_OPEN = requests.c.status.in_(sorted(s.value for s in OPEN_STATUSES))
+sa.Index("ix_requests_org_open_monitor", requests.c.org_id,
+         postgresql_include=["work_type", "reason", "assignee_id", "building_id", "status", "due_at"],
+         postgresql_where=_OPEN, sqlite_where=_OPEN)

@@ -15,6 +15,9 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
+OPEN = sa.text("status IN ('accepted', 'assigned', 'impossible', 'new', 'postponed')")
+
+
 def _org():
     return sa.Column("org_id", sa.Integer(), nullable=False)
 
@@ -57,6 +60,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_console_links_token_hash")),
     )
     op.create_index("ix_console_links_request", "console_links", ["request_id", "audience"], unique=False)
+    op.create_index("ix_requests_org_open_monitor", "requests", ["org_id"], unique=False,
+                    postgresql_include=["work_type", "reason", "assignee_id", "building_id", "status", "due_at"],
+                    postgresql_where=OPEN, sqlite_where=OPEN)
     op.create_table(
         "console_analytics_days",
         sa.Column("org_id", sa.Integer(), nullable=False),
@@ -72,6 +78,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("console_analytics_days")
+    op.drop_index("ix_requests_org_open_monitor", table_name="requests")
     op.drop_index("ix_console_links_request", table_name="console_links")
     op.drop_table("console_links")
     op.drop_table("console_users")
