@@ -234,3 +234,29 @@ def test_prompts_are_served_to_twilio_and_nothing_else(client, voice):
     assert resp.data[:4] == b"RIFF"
     assert client.get("/twilio/voice/prompts/no/such.wav").status_code == 404
     assert client.get("/twilio/voice/prompts/../../etc/passwd.wav").status_code == 404
+
+
+def test_behind_a_proxy_the_signature_is_checked_against_the_public_url(container, org, account, recordings,
+                                                                         voice_settings, monkeypatch):
+    """Twilio signs https://public.example/...; the app sees http://127.0.0.1/... from the proxy (ProxyFix)."""
+    from twilio.request_validator import RequestValidator
+
+    from journal_api.app import create_app
+    from telephony.twilio_voice import EXT, VoiceWeb
+
+    monkeypatch.setenv("HOTLINE_TWILIO_VOICE_PROXY_HOPS", "1")
+    app = create_app(container)
+    app.extensions[EXT] = VoiceWeb(container, voice_settings)
+    client = app.test_client()
+    call = _call(client, account, recordings)
+    params = call.params(CallStatus="ringing")
+    public = "https://public.example/twilio/voice/incoming"
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "public.example", "X-Forwarded-For": "54.1.2.3"}
+    sig = RequestValidator(account[1]).compute_signature(public, params)
+    ok = client.post("/twilio/voice/incoming", data=params, base_url="http://127.0.0.1",
+                     headers={"X-Twilio-Signature": sig, **forwarded})
+    assert ok.status_code == 200 and b"<Gather" in ok.data
+    internal = RequestValidator(account[1]).compute_signature("http://127.0.0.1/twilio/voice/incoming", params)
+    refused = client.post("/twilio/voice/incoming", data=params, base_url="http://127.0.0.1",
+                          headers={"X-Twilio-Signature": internal, **forwarded})
+    assert refused.status_code == 403
