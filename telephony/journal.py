@@ -248,6 +248,15 @@ class Journal:
                 for rec in data.get("recordings", []):
                     if os.path.exists(rec["path"]):
                         spool.fix_wav_header(rec["path"])
+                described = any(r["kind"] in ("description", "voicemail") and os.path.exists(r["path"])
+                                and spool.wav_seconds(r["path"]) > 0 for r in data.get("recordings", []))
+                if described and not data.get("request_id"):  # what the caller said becomes a request
+                    op = "register_request" if any(r["kind"] == "description" for r in data["recordings"]) \
+                        else "callback_task"
+                    args = dict(data.get("request_vars") or {}) if op == "register_request" else \
+                        {"reason": "voicemail"}
+                    if not list(self.dirs["requests"].glob(f"{data['call_uuid']}-*.json")):
+                        self.spool_request(data, op, args)
                 data.update(state="ended", status=data.get("status") or "failed",
                             hangup_cause=data.get("hangup_cause") or "worker_died",
                             ended_at=data.get("ended_at") or utcnow().isoformat())

@@ -20,6 +20,7 @@ from recordings import spool
 from . import media
 
 log = logging.getLogger(__name__)
+REQUEST_VARS = ("work_type", "emergency", "apartment", "building_id")
 MEDIA_WAIT_S = 5.0  # a call whose media never comes up is hung up
 OPEN_WAIT_S = 3.0  # the flow starts without a journal call id if the database is this slow
 
@@ -58,6 +59,11 @@ class Session:
     def feed(self, event) -> None:
         actions, self.flow_state = self.worker.step(self.flow_state, event)
         log.info("call %s: %s -> %s", self.key[:8], event, actions)
+        flow_vars = getattr(self.flow_state, "vars", None) or {}
+        kept = {k: flow_vars.get(k) for k in REQUEST_VARS if flow_vars.get(k) is not None}
+        if kept != self.manifest.get("request_vars", {}):  # a dead worker's call can still be registered
+            self.manifest["request_vars"] = kept
+            self.save()
         self.pending.extend(actions)
         self.advance()
 
