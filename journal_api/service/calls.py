@@ -7,6 +7,7 @@ checksum, and a callback task is set once per call."""
 from __future__ import annotations
 
 import json
+import sys
 import wave
 from datetime import datetime
 from pathlib import Path
@@ -62,17 +63,32 @@ class CallService(CallQueries):
     def open_call(self, *, org_id: int, sip_call_id: str | None, call_uuid: str | None, from_number: str | None,
                   to_number: str | None, arrived_at: datetime, worker: str | None = None,
                   direction: str = "in") -> int:
+        """A new call (status "ringing"); the same call_uuid again (a replay from the spool) gives the same id."""
+        if direction not in d.DIRECTIONS:
+            raise ValidationError(f"'{direction}' is not a call direction; use one of: {', '.join(d.DIRECTIONS)}",
+                                  field="direction")
+        call_uuid = _clip(call_uuid, 64)
+        find = sa.select(tc.calls.c.id).where(tc.calls.c.call_uuid == call_uuid)
         with self.uow() as uow:
-            if call_uuid:
-                found = uow.session.scalar(sa.select(tc.calls.c.id).where(tc.calls.c.call_uuid == call_uuid))
-                if found is not None:
-                    return found
-            call_id = uow.session.execute(sa.insert(tc.calls).values(
-                org_id=org_id, sip_call_id=sip_call_id, call_uuid=call_uuid, direction=direction,
-                from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=arrived_at,
-                status="ringing", worker=_clip(worker, 64)).returning(tc.calls.c.id)).scalar_one()
-            uow.commit()
-            return call_id
+            found = uow.session.scalar(find) if call_uuid else None
+            if found is not None:
+                return found
+            try:
+                call_id = uow.session.execute(sa.insert(tc.calls).values(
+                    org_id=org_id, sip_call_id=_clip(sip_call_id, 200), call_uuid=call_uuid, direction=direction,
+                    from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=arrived_at,
+                    status="ringing", worker=_clip(worker, 64)).returning(tc.calls.c.id)).scalar_one()
+                uow.commit()
+                return call_id
+            except sa.exc.IntegrityError:
+                if not call_uuid:
+                    raise
+                error = sys.exc_info()[1]
+        with self.uow() as uow:  # opened by another process at the same moment, or a bad org_id
+            found = uow.session.scalar(find)
+        if found is None:
+            raise error
+        return found
 
     def answered(self, call_id: int, at: datetime) -> None:
         with self.uow() as uow:
@@ -99,7 +115,7 @@ class CallService(CallQueries):
         d.check_status(status)
         with self.uow() as uow:
             call_id = uow.session.execute(sa.insert(tc.calls).values(
-                org_id=org_id, sip_call_id=sip_call_id, direction="in", from_number=_clip(from_number, 64),
+                org_id=org_id, sip_call_id=_clip(sip_call_id, 200), direction="in", from_number=_clip(from_number, 64),
                 to_number=_clip(to_number, 64), arrived_at=at, ended_at=at, status=status,
                 hangup_cause=_clip(hangup_cause or status, 64)).returning(tc.calls.c.id)).scalar_one()
             self._set_callback(uow, _call(uow, call_id), status, at)

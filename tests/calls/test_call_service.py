@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from journal_api.storage import tables as t
@@ -173,3 +174,12 @@ def test_two_registrations_of_one_call_at_the_same_time_make_one_request(contain
     assert len({r["number"] for r in results}) == 1
     with container.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.requests)) == 1
+
+
+def test_opening_a_call_for_an_organisation_that_does_not_exist_fails_loudly(place):
+    c = place["c"]
+    with pytest.raises(sa.exc.IntegrityError):
+        open_call(c, 999999, uuid="nobody")
+    with pytest.raises(Exception, match="not a call direction"):
+        c.calls.open_call(org_id=place["org"].id, sip_call_id="x", call_uuid="y", from_number=None, to_number=None,
+                          arrived_at=T0, direction="sideways")
