@@ -11,13 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import SILENCE_DBFS, level_dbfs
 from .engine import Transcript, Word, finish, load_checked
 from .settings import TranscriptionSettings
 
 RATE = 16000
-CHUNK_MIN_S = 8.0  # a live chunk is cut at the first pause after this much audio...
-CHUNK_MAX_S = 20.0  # ...or here, pause or not
+# Whisper encodes a 30 s window whatever the chunk's length, so each chunk has a fixed cost: chunks are cut long
+# (at the first pause after CHUNK_MIN_S, at the latest at CHUNK_MAX_S), and also at any long pause (the caller has
+# stopped talking: the recording ends after seconds of silence, so the last words are recognised during that
+# silence, and what is left when the segment ends is silence, skipped without running the model).
+CHUNK_MIN_S = 10.0
+CHUNK_MAX_S = 25.0
 PAUSE_S = 0.3
+LONG_PAUSE_S = 1.0
+MIN_SPEECH_S = 1.0
 HALLUCINATIONS = re.compile(r"продолжение следует|субтитр|редактор|корректор|спасибо за просмотр|подписывайтесь",
                             re.IGNORECASE)
 
@@ -84,13 +91,17 @@ class WhisperSession:
         self.pending.append(x)
         self.pending_n += len(x)
         self.total += len(x)
-        if self.pending_n >= CHUNK_MIN_S * self.sample_rate:
+        if self.pending_n >= MIN_SPEECH_S * self.sample_rate + LONG_PAUSE_S * self.sample_rate:
             self._maybe_cut()
 
     def _maybe_cut(self) -> None:
         buf = np.concatenate(self.pending)
         rate = self.sample_rate
-        cut = _pause_after(buf, rate, int(CHUNK_MIN_S * rate))
+        cut = None
+        if len(buf) >= CHUNK_MIN_S * rate:
+            cut = _pause_after(buf, rate, int(CHUNK_MIN_S * rate))
+        if cut is None:
+            cut = _pause_after(buf, rate, int(MIN_SPEECH_S * rate), pause_s=LONG_PAUSE_S, tail_only=True)
         if cut is None and len(buf) < CHUNK_MAX_S * rate:
             self.pending, self.pending_n = [buf], len(buf)
             return
@@ -102,6 +113,9 @@ class WhisperSession:
     def _recognise(self, chunk: np.ndarray) -> None:
         import soxr
 
+        if level_dbfs(chunk) < SILENCE_DBFS:  # the pause that ended the recording: nothing to hear
+            self.offset_s += len(chunk) / float(self.sample_rate)
+            return
         audio = chunk if self.sample_rate == RATE else soxr.resample(chunk, self.sample_rate, RATE)
         self.words.extend(self.engine.recognise(audio.astype(np.float32), self.offset_s))
         self.offset_s += len(chunk) / float(self.sample_rate)
@@ -117,15 +131,28 @@ class WhisperSession:
                                  self.engine.language, self.total / float(self.sample_rate)))
 
 
-def _pause_after(buf: np.ndarray, rate: int, start: int) -> int | None:
-    """The middle of the first quiet stretch (PAUSE_S of 30 ms frames well below the loudness) after ``start``."""
+def _pause_after(buf: np.ndarray, rate: int, start: int, pause_s: float = PAUSE_S,
+                 tail_only: bool = False) -> int | None:
+    """The middle of the first quiet stretch (``pause_s`` of 30 ms frames well below the loudness, or below
+    the silence level) after ``start``; with ``tail_only``, only a pause that ends the buffer counts, and it is
+    cut where the pause begins (the rest, silence so far, stays pending)."""
     frame = int(rate * 0.03)
     n = len(buf) // frame
     if n < 2:
         return None
     rms = np.sqrt(np.mean(buf[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
-    quiet = rms < max(np.percentile(rms, 90) * 0.1, 1e-4)
-    need = max(1, int(PAUSE_S / 0.03))
+    loud = np.percentile(rms, 90)
+    if 20 * np.log10(loud + 1e-12) < SILENCE_DBFS:
+        return None  # no speech at all yet
+    quiet = rms < max(loud * 0.1, 10 ** (SILENCE_DBFS / 20))
+    need = max(1, int(pause_s / 0.03))
+    if tail_only:
+        if n - start // frame < need or not quiet[n - need:].all():
+            return None
+        i = n - need
+        while i > start // frame and quiet[i - 1]:
+            i -= 1
+        return i * frame + frame // 2 if i > start // frame else None
     run = 0
     for i in range(start // frame, n):
         run = run + 1 if quiet[i] else 0

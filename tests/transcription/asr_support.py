@@ -23,7 +23,7 @@ def ru_prompts(min_words: int = 4) -> list[tuple[Path, str]]:
             name, text = line.split(":", 1)
             text = text.strip()
             wav = RU_SOUNDS / f"{name.strip()}.wav"
-            if not text or text.startswith("[") or not wav.exists():
+            if not text or "[" in text or not wav.exists():
                 continue
             if len(re.findall(r"\w+", text)) >= min_words:
                 out.append((wav, text))
