@@ -1,0 +1,34 @@
+"""The database is down during a call: the call is answered and recorded, the caller hears that the request is
+accepted and its number comes by SMS; once the database is back, the call, its recording and the request appear."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ivr_flows.prompts import catalogue_for
+from journal_api.storage import tables as jt
+from sip_audio import match_fraction
+from sip_support import blob_path, caller, call_rows, recording_rows, stored_call
+
+
+def test_a_call_during_a_database_outage_is_registered_when_the_database_returns(
+        hotline_factory, org, building, container, speech, tmp_path, settings):
+    down = hotline_factory(HOTLINE_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:9/nowhere")
+    heard = tmp_path / "heard.wav"
+    result = caller(down.uri, "--from", "sip:+79165556677@127.0.0.1", "--dtmf", "2@2,1@4.5,12#@7", "--play", speech,
+                    "--record-heard", heard, "--timeout", 60)
+    assert result["connected"] and result["ended_by"] == "remote", (result, down.logs())
+    assert match_fraction(heard, catalogue_for(settings).path("ivr/accepted_number_by_sms")) >= 0.8
+    assert call_rows(container.engine) == []  # nothing reached the journal yet
+    spool = tmp_path / "spool"
+    assert list((spool / "requests").glob("*.json")) and list((spool / "calls").glob("*.json"))
+    down.stop()
+
+    hotline_factory()  # the database is back: the next worker start replays the spool
+    (call,) = stored_call(container, kinds=("call", "description"), timeout=30)
+    with container.engine.connect() as conn:
+        req = conn.execute(sa.select(jt.requests).where(jt.requests.c.id == call["request_id"])).mappings().one()
+    assert req["work_type"] == "water" and req["channel"] == "phone" and req["caller_phone"] == "+79165556677"
+    recs = {r["kind"]: r for r in recording_rows(container.engine, call["id"])}
+    assert recs["description"]["request_id"] == req["id"]
+    assert match_fraction(blob_path(container, recs["description"]), speech) >= 0.8
+    assert not list((spool / "requests").glob("*.json"))  # replayed once, then removed
