@@ -151,6 +151,15 @@ def live_calls(org_id: int, since) -> list[dict]:
     return rows
 
 
+def call_number(org_id: int, call_id: int | None) -> str:
+    """The caller's number of one of the organisation's calls (to prefill a manual registration), else ""."""
+    calls = table("calls")
+    if calls is None or call_id is None:
+        return ""
+    rows = _rows(sa.select(calls.c.from_number).where(calls.c.org_id == org_id, calls.c.id == call_id))
+    return (rows[0]["from_number"] or "") if rows else ""
+
+
 def _request_numbers(org_id: int, ids: list[int]) -> dict[int, int]:
     if not ids:
         return {}

@@ -72,8 +72,10 @@ def routes(bp) -> None:
     def request_page(number: int):
         user, c = g.user, container()
         r = _load(number)
+        history = c.requests.history(user.org_id, number, user.actor)
+        notes = [h.note for h in history if h.kind == "assignment" and h.note]
         return render_template(
-            "request.html", r=r, history=c.requests.history(user.org_id, number, user.actor),
+            "request.html", r=r, history=history, assignment_note=notes[-1] if notes else "",
             attachments=c.requests.attachments(user.org_id, number, user.actor),
             rating=c.requests.rating(user.org_id, number, user.actor), recordings=_recordings(user.org_id, r.id),
             facts=data.facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
@@ -83,6 +85,7 @@ def routes(bp) -> None:
             work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)],
             address=data.address(r.building), now=c.clock(), names=data.staff_names(user.org_id),
             new_link=request.args.get("link"))
+
 
     @bp.route("/requests/<int:number>/edit", methods=["POST"])
     @signed_in()
@@ -225,6 +228,8 @@ def routes(bp) -> None:
             else:
                 flash(f"Заявка № {r.number} зарегистрирована.", "ok")
                 return redirect(url_for("console.request_page", number=r.number))
+        if request.method == "GET" and request.args.get("call", "").isdigit():
+            f = {"caller_phone": data.call_number(user.org_id, int(request.args["call"]))}
         return render_template("request_new.html", error=error, form=f,
                                buildings=data.building_choices(user.org_id),
                                work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)

@@ -136,3 +136,19 @@ def test_the_board_stream_pushes_new_and_overdue_requests(console, container, ma
     assert [x["number"] for x in snapshot["new"]] == [r.number]
     assert [x["number"] for x in snapshot["unassigned"]] == [r.number]
     assert snapshot["calls"] == []
+
+
+def test_a_call_on_the_board_without_a_request_can_be_registered_with_its_number(console, container, org):
+    call_id = container.calls.open_call(org_id=org.id, sip_call_id="live", call_uuid="live-1",
+                                        from_number="+79035550077", to_number=None, arrived_at=container.clock())
+    board = console.get("/board").get_data(as_text=True)
+    assert f'href="/requests/new?call={call_id}"' in board
+    form = console.get(f"/requests/new?call={call_id}").get_data(as_text=True)
+    assert 'name="caller_phone" value="+79035550077"' in form
+
+
+def test_the_request_page_says_why_the_assignee_was_chosen(console, container, org, technician, make_request):
+    r = make_request()
+    container.requests.assign(org.id, r.number, SYSTEM, "system", technician.id, reason="дежурный по дому")
+    page = console.get(f"/requests/{r.number}").get_data(as_text=True)
+    assert '<small id="assignment-note">дежурный по дому</small>' in page

@@ -4,6 +4,7 @@
   if (!board || !window.EventSource) return;
   var state = document.getElementById("board-state");
   var requestUrl = board.dataset.requestUrl.replace(/0$/, "");
+  var newUrl = board.dataset.newUrl;
   function cell(tr, text) { var td = document.createElement("td"); td.textContent = text == null ? "" : text; tr.appendChild(td); return td; }
   function link(td, number) { td.textContent = ""; var a = document.createElement("a"); a.href = requestUrl + number; a.textContent = number; td.appendChild(a); }
   function fill(id, rows, render, empty, cols) {
@@ -28,7 +29,10 @@
     var snap = JSON.parse(ev.data);
     fill("calls", snap.calls, function (tr, x) {
       cell(tr, x.id); cell(tr, x.from); cell(tr, x.arrived); cell(tr, x.status);
-      var td = cell(tr, ""); if (x.request) link(td, x.request);
+      var td = cell(tr, "");
+      if (x.request) { link(td, x.request); } else {
+        var a = document.createElement("a"); a.href = newUrl + "?call=" + x.id; a.textContent = "зарегистрировать"; td.appendChild(a);
+      }
       cell(tr, x.transcript).className = "desc";
     }, "Звонков нет.", 6);
     fill("new", snap["new"], request, "Новых заявок нет.", 7);
