@@ -28,3 +28,33 @@ def place(any_container):
         "floors": 5, "apartments": 60})
     c.registry.add_resident(org.id, SYSTEM, "+7 903 555-10-01", name="Петрова", building_id=b1.id, apartment=45)
     return {"c": c, "org": org, "b1": b1, "b2": b2}
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory):
+    """One SQLite database migrated to head per session; each test gets a copy (migrating costs ~0.5 s a test)."""
+    import sqlite3
+
+    from journal_api.storage.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("calls-sqlite-template") / "hotline.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def sqlite_container(tmp_path, _sqlite_template):
+    """The shared fixture's SQLite container (same settings, same migrations), from the migrated template."""
+    import shutil
+
+    from journal_api.bootstrap import bootstrap
+    from journal_api.config import load_settings
+    from journal_api.service.uow import MemoryPublisher
+
+    s = load_settings(environ={}, data_dir=str(tmp_path), env="test")
+    shutil.copyfile(_sqlite_template, tmp_path / "hotline.db")
+    c = bootstrap(s, publisher=MemoryPublisher())
+    yield c
+    c.dispose()
