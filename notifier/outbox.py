@@ -99,6 +99,14 @@ class Outbox:
                                           M.provider, M.attempts, M.audience, M.template)).first()
         return row
 
+    def release(self, message_id: int) -> None:
+        """Give a claim back (sending -> queued) when nothing was handed to the provider; the scheduler re-enqueues
+        it after the lease."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(messages).where(M.id == message_id, M.status == "sending")
+                         .values(status="queued", attempts=M.attempts - 1, claimed_at=None,
+                                 next_attempt_at=self.clock() + self.lease))
+
     def send(self, message_id: int, provider: Provider, *, key_prefix: str, max_attempts: int,
              backoff: Callable[[int], float], on_failed: Callable[[int], None]) -> str:
         row = self.claim(message_id)

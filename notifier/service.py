@@ -199,11 +199,15 @@ class Notifier:
         row = self.outbox.claim(message_id)
         if row is None:
             return "not queued"
-        settings = self.settings_for(row.org_id)
-        if settings.provider != row.provider:
-            settings = for_org(settings, {"sms": {"provider": row.provider}})
-        provider = self.provider(settings)
-        self.limiter.acquire(f"{provider.name}:{settings.sender}", settings.rate_per_second)
+        try:
+            settings = self.settings_for(row.org_id)
+            if settings.provider != row.provider:
+                settings = for_org(settings, {"sms": {"provider": row.provider}})
+            provider = self.provider(settings)
+            self.limiter.acquire(f"{provider.name}:{settings.sender}", settings.rate_per_second)
+        except BaseException:  # Redis or the database went away before the provider was called: not sent, give back
+            self.outbox.release(row.id)
+            raise
         return self.outbox.deliver(row, provider, key_prefix=self.c.settings.queue_name,
                                    max_attempts=settings.max_attempts,
                                    backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),

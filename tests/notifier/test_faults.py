@@ -53,7 +53,7 @@ def _worker(settings, redis_url: str, twilio: TwilioServer, log_path) -> subproc
                HOTLINE_SMS_PROVIDER="twilio", HOTLINE_SMS_TWILIO_BASE_URL=twilio.url,
                HOTLINE_SMS_TWILIO_ACCOUNT_SID=twilio.account_sid, HOTLINE_SMS_TWILIO_AUTH_TOKEN=twilio.auth_token,
                HOTLINE_SMS_TWILIO_FROM="+74950000000", HOTLINE_SMS_RATE_PER_SECOND="25",
-               HOTLINE_SMS_LEASE_SECONDS="1", HOTLINE_SMS_TIMEOUT_SECONDS="5")
+               HOTLINE_SMS_LEASE_SECONDS="3", HOTLINE_SMS_TIMEOUT_SECONDS="5")
     env.pop("HOTLINE_CONFIG", None)
     hotline = os.path.join(os.path.dirname(sys.executable), "hotline")
     return subprocess.Popen([hotline, "worker"], env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
@@ -78,7 +78,7 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
     with TwilioServer(sms_settings.twilio_account_sid, sms_settings.twilio_auth_token) as twilio:
         try:
             conn = Redis.from_url(redis.url)
-            notifier = Notifier(container, settings=dataclasses.replace(sms_settings, provider="twilio", lease_seconds=1),
+            notifier = Notifier(container, settings=dataclasses.replace(sms_settings, provider="twilio", lease_seconds=3),
                                 enqueuer=RQEnqueuer(Queue(settings.queue_name, connection=conn)), redis=conn)
             total = 60
             items = []
@@ -100,8 +100,8 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
                     workers.append(_worker(settings, redis.url, twilio, tmp_path / f"worker{len(workers) + 1}.log"))
                 return _sent(container) == total
 
-            wait_for(supervised_all_sent, timeout=45, step=0.2)
-            time.sleep(1.5)  # a lease more: nothing is sent again
+            wait_for(supervised_all_sent, timeout=90, step=0.2)
+            time.sleep(3.5)  # a lease more: nothing is sent again
         finally:
             for proc in workers:
                 proc.terminate()

@@ -172,3 +172,22 @@ def test_the_embedded_default_on_sqlite_stores_and_sends_through_the_log_provide
     assert pump(c, notifier) == ["sent", "sent"]
     assert pump(c, notifier) == []  # handled once
     assert sorted(m.template for m in all_messages(c)) == ["assignment", "resident_registered"]
+
+
+def test_a_claim_is_given_back_when_redis_fails_before_the_provider_is_called(container, notifier, assigned):
+    import redis as redis_lib
+    from notifier.ratelimit import RateLimiter
+
+    pump(container, notifier, send=False)
+    mid = notifier.enqueuer.ids[0]
+    notifier.limiter = RateLimiter(redis_lib.Redis(port=1, socket_connect_timeout=0.2))  # nothing listens there
+    provider = Recording()
+    _use(notifier, provider)
+    try:
+        notifier.send(mid)
+    except redis_lib.ConnectionError:
+        pass
+    else:
+        raise AssertionError("the rate limiter's Redis error must propagate (rq records the failure)")
+    row = notifier.outbox.get(mid)
+    assert (row.status, row.attempts, provider.sent) == ("queued", 0, [])
