@@ -25,7 +25,7 @@ def run_web(settings: Settings, *, workers: int = 2, threads: int = WEB_THREADS)
     Worker model: ``workers`` processes (one per core) of ``threads`` threads each (gthread), with HTTP keep-alive.
     A request spends much of its time waiting for PostgreSQL and Redis; while one thread waits another runs, so a
     process keeps its core busy. Sync workers (one request at a time, a new connection per request: they cannot
-    keep one alive) measured about 40% fewer creates/s on 2 cores with more CPU per create (bench/README.md).
+    keep one alive) made fewer creates/s on 2 cores with more CPU per create (docs/journal.md, "Performance").
     """
     from gunicorn.app.base import BaseApplication
 
