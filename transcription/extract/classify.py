@@ -1,8 +1,8 @@
 """Work type and emergency from the lemmas."""
 from __future__ import annotations
 
-from .lexicon import (EMERGENCY_PHRASES, EMERGENCY_WORDS, GAS_PREFIXES, NOT_GAS, NOT_URGENT, PHRASES,
-                      SMELL_PREFIXES, STRONG, WORK_TYPES)
+from .lexicon import (EMERGENCY_PAIRS, EMERGENCY_PHRASES, EMERGENCY_WORDS, GAS_PREFIXES, NOT_GAS, NOT_URGENT,
+                      PHRASES, SMELL_PREFIXES, STRONG, WORK_TYPES)
 from .text import Tok
 
 GAP = 2  # words allowed between the parts of a phrase ("нет горячей воды", "газом сильно пахнет")
@@ -64,6 +64,25 @@ def _gas_smell(toks: list[Tok]) -> bool:
     return False
 
 
+def _pairs(lemmas: list[str], alts: list) -> list[str]:
+    found = []
+    for first, second, window in EMERGENCY_PAIRS:
+        says_missing = "нет" in second  # "электричества нет": the pair itself is the absence
+        for i, forms in enumerate(alts):
+            if not (forms & first) or (not says_missing and negated(lemmas, i, i + 1, ("x",))):
+                continue
+            lo = max(0, i - window)
+            near = [k for k in range(lo, min(len(alts), i + 1 + window)) if k != i and alts[k] & second]
+            if says_missing:
+                near = [k for k in near if not (k > 0 and lemmas[k - 1] == "не")]
+            else:
+                near = [k for k in near if not negated(lemmas, k, k + 1, ("x",))]
+            if near:
+                found.append(f"{sorted(forms & first)[0]}+")
+                break
+    return found
+
+
 def emergency(toks: list[Tok]) -> tuple[bool, float, list[str]]:
     lemmas = [t.lemma for t in toks]
     alts = [t.alts for t in toks]
@@ -77,6 +96,7 @@ def emergency(toks: list[Tok]) -> tuple[bool, float, list[str]]:
     if _gas_smell(toks):
         hits.append("запах газа")
         strong = True
+    hits.extend(_pairs(lemmas, alts))
     calm = any(find(alts, p, gap=0) for p in NOT_URGENT)
     if not hits:
         return False, 0.85 if calm else 0.7, []

@@ -3,7 +3,7 @@
 Emergency policy (the same one the labelled set follows): danger to people or property, or a utility off for the
 home: a gas smell or leak; flooding, a burst or a stream of water, boiling water; sparks, smoke, fire, a burning
 smell, bare live wires, an electric shock; people stuck in a lift; no water, no power, no heating, no gas;
-something falling or collapsing. Recall is favoured: a missed gas smell is the worst error this system can make.
+something falling or collapsing; heating too weak in a frost. Recall is favoured: a missed gas smell is the worst error this system can make.
 """
 from __future__ import annotations
 
@@ -94,9 +94,36 @@ EMERGENCY_PHRASES = [
 # ("пахнит газам").
 SMELL_PREFIXES = ("пах", "запах", "вон", "чувству")
 GAS_PREFIXES = ("газ",)
-NOT_GAS = ("газов", "газон", "газет", "газел")
+NOT_GAS = ("газон", "газет", "газел", "газовщик")
 NEGATORS = {"не", "нет", "ни", "никто", "никого", "никакой", "без"}
 # A sentence that says outright it is not urgent ("не авария", "не срочно") cancels only weak cues, never gas.
 NOT_URGENT = [("не", "авария"), ("не", "срочно"), ("не", "срочный"), ("не", "аварийный")]
 STRONG = {("пахнуть", "газ"), ("запах", "газ"), ("газ", "пахнуть"), ("утечка",), ("искрить",), ("пожар",),
           ("дым",), ("застрять",)}
+
+# Co-occurrence cues: a word of the first set and a word of the second within ``window`` words, either order (a
+# negated first word does not count). These carry the policy where phrasing varies too much for fixed phrases.
+EMERGENCY_PAIRS = [
+    # water coming from above: "с потолка льёт", "соседи сверху топят", "крыша течёт прямо на лестницу"
+    ({"течь", "лить", "литься", "капать", "хлестать", "сочиться", "бежать", "протекать", "хлынуть", "заливать",
+      "залить", "затопить", "топить", "капнуть"},
+     {"потолок", "сверху", "крыша", "люстра", "верхний", "кровля"}, 8),
+    # people in a lift: "лифт встал, внутри женщина", "между этажами"
+    ({"лифт", "кабина"},
+     {"внутри", "человек", "люди", "женщина", "мужчина", "ребенок", "бабушка", "дедушка", "пассажир",
+      "застрять", "между", "заперт", "запереть"}, 8),
+    # a utility off: "электричества нет", "нет ни холодной ни горячей воды", "пропал свет"
+    ({"вода", "свет", "электричество", "отопление", "газ", "тепло", "электроэнергия", "водоснабжение",
+      "электроснабжение", "теплоснабжение"},
+     {"нет", "отсутствовать", "отключить", "пропасть", "пропадать", "вырубить", "выключить"}, 5),
+    # a flooded basement
+    ({"подвал", "техподполье"}, {"вода", "затопить", "потоп", "течь", "колено", "залить", "лужа"}, 6),
+    # a burst riser or pipe
+    ({"стояк", "труба", "трубопровод", "радиатор", "батарея"},
+     {"течь", "прорвать", "лопнуть", "хлестать", "прорыв", "бить", "фонтан"}, 4),
+    # heating too weak in a frost: "батареи чуть тёплые, а на улице минус двадцать"
+    ({"батарея", "отопление", "радиатор"}, {"минус", "мороз", "морозный", "замерзать", "мерзнуть", "холодно"}, 10),
+    # something that can fall on people
+    ({"лед", "сосулька", "кусок", "снег", "штукатурка", "плита", "кирпич", "стекло", "балкон", "козырек"},
+     {"свисать", "висеть", "упасть", "падать", "сорваться", "обвалиться", "рухнуть", "отвалиться"}, 5),
+]
