@@ -59,7 +59,7 @@ class LiveTranscriber:
                  model: str | None = None):
         self.container = container
         self.settings = settings
-        self.engine = get_engine(settings, engine_name, model=model)
+        self.engine_name, self.model = engine_name, model
         self.capacity = settings.effective_capacity
         self.active: dict[str, threading.Thread] = {}
         self.lock = threading.Lock()
@@ -91,7 +91,8 @@ class LiveTranscriber:
         svc = self.container.transcripts
         path = Path(entry["path"])
         try:
-            session = self.engine.session(int(entry.get("sample_rate") or 8000))
+            engine = get_engine(self.settings, self.engine_name, model=self.model)  # built once, on first use
+            session = engine.session(int(entry.get("sample_rate") or 8000))
             tail(path, session, poll_s=self.settings.live_poll_s, stall_s=self.settings.live_stall_s,
                  stop=self.stop)
             done_at = _mtime(Path(str(path) + ".done"))
