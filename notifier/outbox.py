@@ -99,6 +99,12 @@ class Outbox:
                                           M.provider, M.attempts, M.audience, M.template)).first()
         return row
 
+    def suppress(self, message_id: int, reason: str) -> None:
+        """A claimed message that must not go out any more (a reminder of a request closed meanwhile)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(messages).where(M.id == message_id, M.status == "sending")
+                         .values(status="suppressed", last_error=reason, next_attempt_at=None))
+
     def release(self, message_id: int) -> None:
         """Give a claim back (sending -> queued) when nothing was handed to the provider; the scheduler re-enqueues
         it after the lease."""

@@ -163,8 +163,9 @@ def parse_when(text: str) -> tuple[When | None, str]:
             spans.append(tmatch.span())
     if day is None and relative is None and at is None:
         return None, text.strip()
-    rest = _blank(text, spans)
-    return When(day, relative, at), " ".join(rest.split()).strip(" .,;-")
+    rest = " ".join(_blank(text, spans).split()).strip(" .,;-")
+    rest = re.sub(r"^(?:до|на|в)(?:\s+|$)", "", rest, flags=re.IGNORECASE).strip(" .,;-")
+    return When(day, relative, at), rest
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:

@@ -199,6 +199,9 @@ class Notifier:
         row = self.outbox.claim(message_id)
         if row is None:
             return "not queued"
+        if row.template.startswith(("reminder", "escalation")) and self._settled(row.request_id):
+            self.outbox.suppress(row.id, self.catalogue.value("stale_reminder"))
+            return "suppressed"
         try:
             settings = self.settings_for(row.org_id)
             if settings.provider != row.provider:
@@ -212,6 +215,14 @@ class Notifier:
                                    max_attempts=settings.max_attempts,
                                    backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),
                                    on_failed=self.alert_failed)
+
+    def _settled(self, request_id: int | None) -> bool:
+        """The request no longer needs reminding: done, closed or cancelled since the reminder was made."""
+        if request_id is None:
+            return False
+        with self.c.engine.connect() as conn:
+            status = conn.execute(sa.select(t.requests.c.status).where(t.requests.c.id == request_id)).scalar()
+        return status in ("done", "closed", "cancelled")
 
     def alert_failed(self, message_id: int) -> None:
         """A message that finally failed: a line in the request's history and an SMS to the dispatcher on duty

@@ -54,3 +54,9 @@ def test_postponed_dates_resolve_to_the_future():
     assert resolve(parse("1 отложено завтра в 9").when, now) == datetime(2026, 12, 31, 9, 0, tzinfo=MSK)
     assert resolve(parse("1 отложено 11:00").when, now).time() == time(11, 0)
     assert resolve(parse("1 отложено 11:00").when, now).date().day == 31  # 11:00 today has passed
+
+
+def test_a_preposition_before_the_date_does_not_become_the_reason():
+    command = parse("1234 отложено до 28.11 нет запчасти")
+    assert command.text == "нет запчасти" and command.when.day.day == 28
+    assert parse("1234 отложено на завтра").text is None

@@ -95,3 +95,18 @@ def test_only_one_scheduler_holds_the_lock(container, notifier, redis_conn, queu
     finally:
         first.release()
         second.release()
+
+
+def test_a_reminder_queued_before_the_request_was_done_is_not_sent(container, org, notifier, scheduler, assigned,
+                                                                   technician):
+    EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
+    pump(container, notifier)
+    scheduler.tick()
+    time.sleep(1.1)
+    scheduler.tick()
+    pump(container, notifier, send=False)
+    queued = all_messages(container, template="reminder_acceptance")
+    assert len(queued) == 1 and queued[0].status == "queued"
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="дубль")
+    assert notifier.send(queued[0].id) == "suppressed"
+    assert notifier.outbox.get(queued[0].id).status == "suppressed"
