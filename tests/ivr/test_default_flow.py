@@ -226,10 +226,22 @@ def test_a_hang_up_during_the_voice_message_still_asks_for_the_callback(flow):
     assert actions[0] == Invoke("callback_task", {"reason": "voicemail"})
 
 
-def test_a_hang_up_during_the_greeting_just_ends(flow):
+def test_a_caller_who_leaves_with_nothing_done_gets_a_callback_task(flow):
     _, s = start(flow)
     actions, s = finish_after_hangup(flow, s)
-    assert actions == [Hangup("caller")] and s.hung_up
+    assert actions == [Invoke("callback_task", {"reason": "abandoned"}), Hangup("caller")] and s.hung_up
+
+
+def test_a_caller_who_heard_the_status_needs_no_callback_but_one_who_left_before_gets_one(flow):
+    _, s = start(flow)
+    _, s = step(flow, s, Digits("3"))
+    _, s = step(flow, s, Digits("12#"))
+    _, s = step(flow, s, InvokeResult("request_status", True, ok_data("request_status")))
+    assert s.done  # the flow said goodbye itself
+    _, s = start(flow)
+    _, s = step(flow, s, Digits("3"))
+    actions, s = finish_after_hangup(flow, s)  # left while typing the number: nothing heard yet
+    assert actions[0] == Invoke("callback_task", {"reason": "abandoned"})
 
 
 def test_events_nobody_waits_for_are_ignored_and_states_are_never_mutated(flow):
