@@ -22,8 +22,11 @@ def ru_prompts(min_words: int = 4) -> list[tuple[Path, str]]:
                 continue
             name, text = line.split(":", 1)
             text = text.strip()
-            wav = RU_SOUNDS / f"{name.strip()}.wav"
-            if not text or "[" in text or not wav.exists():
+            name = name.strip()
+            wav = RU_SOUNDS / f"{name}.wav"
+            if text.startswith(name + ":"):  # a few lines repeat their name
+                text = text[len(name) + 1:].strip()
+            if not text or text[0] in "([<" or "[" in text or name.startswith("silence/") or not wav.exists():
                 continue
             if len(re.findall(r"\w+", text)) >= min_words:
                 out.append((wav, text))
