@@ -16,6 +16,7 @@ this runs: figures are noisy.
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import statistics
 import sys
@@ -146,6 +147,14 @@ def main() -> None:
               f"{statistics.median(with_detect) / statistics.median(base):.2f}; incidents: "
               f"{[(i['status'], i['scope'], i['requests_count']) for i in found]}")
         print(f"database: {c.engine.dialect.name}; the machine is shared: figures are noisy")
+        result = {"database": c.engine.dialect.name, "calls": args.calls, "requests": args.requests,
+                  "webhook_ms": round(tw, 2), "direct_event_ms": round(direct, 2), "webhook_ratio": round(tw / direct, 2),
+                  "register_ms": round(statistics.median(base), 2),
+                  "register_detect_ms": round(statistics.median(with_detect), 2),
+                  "detect_ms": round(statistics.median(detect_only), 2)}
+        out = ROOT / "bench" / "results" / f"twilio_incidents-{datetime.now():%Y%m%d-%H%M%S}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
         c.dispose()
 
 
