@@ -148,7 +148,8 @@ def main() -> None:
               f"{[(i['status'], i['scope'], i['requests_count']) for i in found]}")
         print(f"database: {c.engine.dialect.name}; the machine is shared: figures are noisy")
         result = {"database": c.engine.dialect.name, "calls": args.calls, "requests": args.requests,
-                  "webhook_ms": round(tw, 2), "direct_event_ms": round(direct, 2), "webhook_ratio": round(tw / direct, 2),
+                  "webhook_ms": round(tw, 2), "direct_event_ms": round(direct, 2),
+                  "webhook_ratio": round(tw / direct, 2),
                   "register_ms": round(statistics.median(base), 2),
                   "register_detect_ms": round(statistics.median(with_detect), 2),
                   "detect_ms": round(statistics.median(detect_only), 2)}
