@@ -144,8 +144,11 @@ def _prompt_ids(item, v: Mapping) -> list[str]:
             return []
     if "if" in item and not v.get(item["if"]):
         return []
-    if "prompts" in item:
-        return [p for sub in item["prompts"] for p in _prompt_ids(sub, v)]
+    if "prompts" in item:  # a group is said whole or not at all ("срок — до" with no date makes no sense)
+        parts = [_prompt_ids(sub, v) for sub in item["prompts"]]
+        if any(not part and isinstance(sub, dict) for part, sub in zip(parts, item["prompts"])):
+            return []
+        return [p for part in parts for p in part]
     if "number" in item:
         value = v.get(item["number"])
         if value is None or isinstance(value, bool):
@@ -157,7 +160,10 @@ def _prompt_ids(item, v: Mapping) -> list[str]:
             return []
     if "datetime" in item:
         value = v.get(item["datetime"])
-        return say.datetime_prompts(value) if value else []
+        try:
+            return say.datetime_prompts(value) if value else []
+        except (TypeError, ValueError, AttributeError):  # not a date: the caller hears the rest, not an error
+            return []
     return []
 
 

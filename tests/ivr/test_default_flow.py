@@ -257,3 +257,15 @@ def test_events_nobody_waits_for_are_ignored_and_states_are_never_mutated(flow):
     with pytest.raises(TypeError):
         s.vars["x"] = 1  # read-only
     assert isinstance(later.path, tuple) and isinstance(Play(("a",)).prompts, tuple)
+
+
+@pytest.mark.parametrize("due", ["tomorrow", 12345, {"x": 1}, ""])
+def test_a_deadline_that_is_not_a_date_is_left_out_not_an_error(flow, due):
+    _, s = start(flow)
+    for event in (Digits("2"), Digits("4"), InvokeResult("lookup_caller", True, ok_data("lookup_caller")),
+                  Recorded("description", 3, "terminator")):
+        _, s = step(flow, s, event)
+    actions, s = step(flow, s, InvokeResult("register_request", True, ok_data("register_request", due_local=due)))
+    assert played(actions)[:5] == ["ivr/your_request_number", "digits/1", "digits/2", "digits/3", "digits/4"]
+    assert "ivr/deadline_until" not in played(actions)  # "срок — до" is said with a date or not at all
+    assert played(actions)[-1] == "ivr/goodbye" and actions[-1] == Hangup("normal")
