@@ -111,3 +111,15 @@ def test_every_shipped_flow_is_valid():
     for path in files:
         assert yaml.safe_load(path.read_text(encoding="utf-8"))["nodes"]
         load_flow(path, prompt_ids=Catalogue([]).ids())
+
+
+def test_the_check_command_refuses_a_broken_flow_and_reports_missing_prompt_files(tmp_path, capsys):
+    from ivr_flows.__main__ import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: a\nnodes:\n  a: {type: play, prompts: [ivr/greeting], next: b}\n", encoding="utf-8")
+    assert main(["check", str(bad), "--prompt-dir", str(tmp_path)]) == 2
+    assert "node 'a': leads to 'b'" in capsys.readouterr().err
+    assert main(["check", "default", "--prompt-dir", str(tmp_path)]) == 1  # nothing synthesised there
+    err = capsys.readouterr().err
+    assert "ivr/greeting" in err and "digits/5" not in err  # the Asterisk set is always searched
