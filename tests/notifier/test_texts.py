@@ -60,3 +60,18 @@ def test_replies_fit_one_segment():
     for name in ("reply_unknown_sender", "reply_malformed", "reply_stop", "reply_rating_nothing"):
         assert catalogue.render(name, {}).segments == 1, name
     assert catalogue.render("reply_unknown_request", {"number": 123456}).segments == 1
+
+
+SAMPLE = dict(number=123456, deadline="27.11 14:30", until="28.11 10:00", score=5, report="заменил кран",
+              status_text="отложена до 28.11 10:00", detail="Заявка в статусе «назначена».", problem="Течь",
+              address="ул. Ленина 10к2", assignee="Иванов И.П.", phone="+79123456789", error="Twilio 21211",
+              link="https://ads.uk.ru/t/Xk3p9QaZ", urgent=" АВАРИЯ", place=" п3 эт5 кв45", note="",
+              resident_phone="+79161234567", items="№1 ул. Ленина 10; №2 ул. Мира 5")
+
+
+def test_every_template_fits_its_segment_budget_with_a_six_digit_number():
+    catalogue = load_catalogue()
+    for name, template in catalogue.templates.items():
+        fields = {key: SAMPLE.get(key, "…") for key in template.fields}
+        rendered = catalogue.render(name, fields)
+        assert rendered.segments <= template.max_segments, (name, rendered.text)
