@@ -10,7 +10,7 @@ from notifier.providers import PermanentError, TransientError, Outgoing, TwilioP
 from notifier.service import Notifier
 
 from sms_support import DISPATCHER, all_messages, pump
-from sms_kannel import WebServer, wait_for
+from sms_kannel import WebServer
 from sms_twilio import TwilioServer
 
 TECH = "+79123456789"
@@ -133,3 +133,25 @@ class RequestValidatorFor:
 
     def sign(self, url, params):
         return {"X-Twilio-Signature": self.v.compute_signature(url, params)}
+
+
+def test_behind_a_proxy_the_signature_of_the_public_url_verifies(container, org, assigned, sms_settings, enqueued,
+                                                                 redis_conn, twilio, monkeypatch):
+    from journal_api.app import create_app
+
+    monkeypatch.setenv("HOTLINE_SMS_PROXY_HOPS", "1")
+    app = create_app(container)
+    notifier = Notifier(container, settings=sms_settings, enqueuer=enqueued, redis=redis_conn)
+    app.extensions["hotline.notifier"] = notifier
+    app.extensions["hotline.sms_inbound"] = InboundService(notifier)
+    public = "https://ads.example.ru/sms/twilio/inbound"  # what Twilio called; the proxy forwards to us over http
+    params = {"MessageSid": "SM" + "c" * 32, "AccountSid": twilio.account_sid, "From": TECH, "To": "+74950000000",
+              "Body": f"{assigned.number} принято"}
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ads.example.ru", "X-Forwarded-For": "54.1.2.3"}
+    client = app.test_client()
+    response = client.post("/sms/twilio/inbound", data=params, headers={**proxied, **twilio.signed(public, params)})
+    assert response.status_code == 200
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted"
+    unproxied = client.post("/sms/twilio/inbound", data=dict(params, MessageSid="SM" + "d" * 32),
+                            headers=twilio.signed(public, dict(params, MessageSid="SM" + "d" * 32)))
+    assert unproxied.status_code == 403  # without the proxy's headers the URL differs: the signature fails
