@@ -194,13 +194,13 @@ def main() -> int:
     hotline = start_hotline(env, port)
     results = []
     try:
-        time.sleep(3)
+        run_level(1, port=port, work=work, speech=speech, voice=voice, container=container,
+                  hotline_pid=hotline.pid, rate=args.rate)  # warm-up: first connections, first prompt reads
+        time.sleep(2)
         cpu0 = cpu_seconds(hotline.pid)
         time.sleep(10)
         idle = (cpu_seconds(hotline.pid) - cpu0) / 10  # the idle loops of the workers and Kamailio
         print(f"idle: {idle * 100:.1f} % of one core for {args.workers} workers + Kamailio", flush=True)
-        run_level(1, port=port, work=work, speech=speech, voice=voice, container=container,
-                  hotline_pid=hotline.pid, rate=args.rate)  # warm-up: first connections, first prompt reads
         for level in levels:
             result = run_level(level, port=port, work=work, speech=speech, voice=voice, container=container,
                                hotline_pid=hotline.pid, rate=args.rate, idle_cpu_per_s=idle)

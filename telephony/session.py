@@ -176,14 +176,22 @@ class Session:
         other = data["call"]
         if answered:
             self.bridged = other
-            other_audio = media.call_audio(other)
-            if other_audio is not None:
-                self.audio.startTransmit(other_audio)
-                other_audio.startTransmit(self.audio)
-                other_audio.startTransmit(self.call_rec.port)
+            self.bridge()
         else:
             self.worker.hangup(other)
         self.answer_waiting(E.TransferResult(answered))
+
+    def bridge(self) -> None:
+        """Connect the caller and the transfer target both ways (and into the call recording) once the target's
+        media is up; called on the answer and again when its media arrives."""
+        other_audio = media.call_audio(self.bridged) if self.bridged is not None else None
+        if other_audio is None or getattr(self, "_bridged_audio", None) is not None or self.hung_up:
+            return
+        self._bridged_audio = other_audio
+        self.stop_players()
+        self.audio.startTransmit(other_audio)
+        other_audio.startTransmit(self.audio)
+        other_audio.startTransmit(self.call_rec.port)
 
     # -- actions ---------------------------------------------------------------------------------------------
     def begin(self, action) -> None:

@@ -193,7 +193,7 @@ class Worker:
         if key in self.legs:
             session = self.legs[key]
             if session.bridged is self.calls.get(key):
-                session.on_transfer_state(True)  # media arrived after the answer: bridge now
+                session.bridge()  # media arrived after the answer
             return
         session = self.sessions.get(key)
         if session is not None:
