@@ -43,14 +43,24 @@ class Extractor(Protocol):
 
 
 def find_extractor() -> Extractor | None:
-    """An extractor registered under the entry point group ``hotline.extractors`` (the notifier may not import the
-    transcription package); None: new requests from SMS get work type "other" for the dispatcher to sort."""
-    for ep in sorted(entry_points(group="hotline.extractors"), key=lambda e: e.name):
-        try:
+    """The text extractor another package offers (the notifier may not import the transcription package): a
+    plugin's ``text_extractor()`` hook (journal_api.plugins), or an entry point of the group ``hotline.extractors``.
+    None: new requests from SMS get work type "other" for the dispatcher to sort."""
+    from journal_api.plugins import plugins
+
+    try:
+        for plugin in plugins():
+            hook = getattr(plugin, "text_extractor", None)
+            if hook is not None:
+                return hook()
+        for ep in sorted(entry_points(group="hotline.extractors"), key=lambda e: e.name):
             return ep.load()
-        except Exception:
-            log.exception("extractor %s cannot be loaded; SMS requests are registered without extraction", ep.name)
+    except Exception:
+        log.exception("the text extractor cannot be loaded; SMS requests are registered without extraction")
     return None
+
+
+CONFIDENT = 0.5  # an extracted place field below this confidence is left for the dispatcher
 
 
 @dataclass(frozen=True)
@@ -233,14 +243,23 @@ class InboundService:
                 facts = self.extractor(body) or {}
             except Exception:
                 log.exception("the extractor failed; the request is registered without its facts")
-        data = NewRequest(description=body.strip()[:2000] or "—", channel="sms", caller_phone=who.phone,
-                          work_type=facts.get("work_type") or "other", urgency=facts.get("urgency"),
-                          apartment=facts.get("apartment"))
-        try:
-            request = self.c.requests.register(who.org_id, actor, data)
-        except DomainError:  # e.g. the extractor named a work type this organisation does not have
-            request = self.c.requests.register(who.org_id, actor, NewRequest(
-                description=data.description, channel="sms", caller_phone=who.phone))
+        confidence = facts.get("confidence") or {}
+        place = {key: facts.get(key) for key in ("apartment", "entrance", "floor")
+                 if facts.get(key) is not None and confidence.get(key, 1.0) >= CONFIDENT}
+        urgency = facts.get("urgency") or ({True: "emergency", False: "normal"}.get(facts.get("emergency"))
+                                           if confidence.get("emergency", 1.0) >= CONFIDENT else None)
+        base = dict(description=body.strip()[:2000] or "—", channel="sms", caller_phone=who.phone)
+        facts_only = dict(base, work_type=facts.get("work_type") or "other", urgency=urgency)
+        # An apartment needs a building (the caller's, from the residents registry); a work type the organisation
+        # lacks is refused: each attempt drops what may be wrong, the last one is the text alone.
+        for attempt in (dict(facts_only, **place), facts_only, base):
+            try:
+                request = self.c.requests.register(who.org_id, actor, NewRequest(**attempt))
+                break
+            except DomainError as exc:
+                if attempt is base:
+                    raise
+                log.info("SMS request registered with fewer extracted facts: %s", exc)
         return "registered", "reply_resident_registered", {"number": request.number}, request.id
 
     def _timezone(self, org_id: int) -> str:

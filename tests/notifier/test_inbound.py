@@ -152,3 +152,34 @@ def test_stop_is_confirmed_once_and_then_nothing_more_is_sent(container, org, no
     pump(container, notifier)
     accepted = all_messages(container, template="resident_accepted")
     assert [m.status for m in accepted] == ["suppressed"]
+
+
+def test_a_new_sms_request_gets_the_facts_the_extractor_finds(container, org, notifier, building):
+    from transcription.extract import extract  # the tests may import it; the notifier takes it through a hook
+
+    container.registry.add_resident(org.id, SYSTEM, RESIDENT_PHONE, building_id=building.id, apartment=12)
+    out = InboundService(notifier, extractor=extract).receive(
+        provider="kannel", provider_message_id="ex-1", sender=RESIDENT_PHONE, body="В подъезде не горит свет, кв 45")
+    assert out.outcome == "registered"
+    request = container.requests.get(org.id, _number_of(container, out), DISPATCHER)
+    assert (request.work_type, request.urgency, request.apartment, request.channel) == \
+        ("electricity", "emergency", 45, "sms")
+    assert request.building_id == building.id  # the resident's building, from the registry
+
+
+def test_an_extracted_apartment_without_a_known_building_is_dropped_not_the_request(container, org, notifier,
+                                                                                    assigned):
+    from transcription.extract import extract
+
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="дубль")
+    out = InboundService(notifier, extractor=extract).receive(
+        provider="kannel", provider_message_id="ex-2", sender=RESIDENT_PHONE, body="Не горит свет в квартире 45")
+    request = container.requests.get(org.id, _number_of(container, out), DISPATCHER)
+    assert (request.work_type, request.apartment) == ("electricity", None)
+
+
+def _number_of(container, outcome):
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(t.requests.c.number).join(inbound_messages,
+                                                                inbound_messages.c.request_id == t.requests.c.id)
+                            .where(inbound_messages.c.id == outcome.inbound_id)).scalar()
