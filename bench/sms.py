@@ -13,7 +13,7 @@
    requests (what the journal's minute loop does), whose duration bounds how often a full-scan scheduler could run.
 
 Targets (issue 6): >= 50 msg/s to Kannel; p95 lateness <= 2 s; zero duplicates. The machine is shared: figures are
-noisy. Usage: ``python bench/sms.py [--messages 2000 --threads 4 --reminders 10000]``.
+noisy. Usage: ``python bench/sms.py [--messages 2000 --threads 8 --reminders 10000 --window 120 --workers 4]``.
 """
 from __future__ import annotations
 
@@ -61,10 +61,10 @@ THROUGHPUT_TARGET, LATENESS_TARGET = 50.0, 2.0
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=2000)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--threads", type=int, default=8)
     p.add_argument("--reminders", type=int, default=10_000)
     p.add_argument("--window", type=float, default=120.0, help="seconds over which the reminders fall due")
-    p.add_argument("--workers", type=int, default=3, help="event handlers and senders (rq workers) each")
+    p.add_argument("--workers", type=int, default=4, help="event handlers and senders (rq workers) each")
     p.add_argument("--db", default="hotline_bench_sms")
     p.add_argument("--pg-admin-url", default=os.environ.get(
         "HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
