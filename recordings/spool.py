@@ -132,8 +132,8 @@ def purge(data_dir: str | os.PathLike, *, retention_days: float, live_keep_s: fl
     removed = 0
     for path in dirs["calls"].glob("*.json"):
         data = read_json(path)
-        if not data or data.get("state") != "stored":
-            continue
+        if not data or data.get("state") != "stored" or data.get("error"):
+            continue  # not stored yet, or no organisation took the call: kept for a human to look at
         age = now - float(data.get("stored_at") or path.stat().st_mtime)
         limit = min(live_keep_s, retention_days * 86400)
         if age < limit:

@@ -25,9 +25,10 @@ def result(proc) -> dict:
 
 
 def test_hanging_up_mid_call_leaves_partial_recordings_and_the_request(hotline, container, speech):
-    # Two callers at once: one anonymous, who leaves while asked for the apartment; one who leaves while
-    # describing the problem (2 s before the end of what he says).
+    # Two callers at once: one anonymous (keys by SIP INFO), who leaves while asked for the apartment; one who
+    # leaves while describing the problem (2 s before the end of what he says).
     anonymous = start_caller(hotline.uri, "--from", "sip:anonymous@anonymous.invalid", "--dtmf", "2@1.5,1@3.5",
+                             "--dtmf-method", "info",  # SIP INFO keys
                              "--hangup-at", 9, "--timeout", 40)
     talker = start_caller(hotline.uri, "--from", "sip:+79161112233@127.0.0.1", "--dtmf", "2@2,1@4.5,12#@7",
                           "--play", speech, "--hangup-after", -2, "--timeout", 60)
