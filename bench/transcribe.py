@@ -176,7 +176,7 @@ def latency(args, s) -> dict:
         engine.transcribe(e["path"])
         batch.append(time.perf_counter() - t)
     c.dispose()
-    return {"calls_at_once": args.calls, "seconds": args.seconds, "tail_silence_s": args.tail_silence, "rounds": args.rounds, "speed": args.speed,
+    return {"beam": args.beam, "threads": args.threads, "calls_at_once": args.calls, "seconds": args.seconds, "tail_silence_s": args.tail_silence, "rounds": args.rounds, "speed": args.speed,
             "engine": engine.name, "n": len(ready), "ready_p50_s": round(pct(ready, 50), 2),
             "ready_p95_s": round(pct(ready, 95), 2), "ready_max_s": round(max(ready), 2) if ready else None,
             "baseline_batch_after_hangup_p50_s": round(statistics.median(batch), 2) if batch else None,
@@ -194,9 +194,11 @@ def main(argv=None) -> int:
                    help="silence that ends the recording (the default flow's record_silence_s); 0: hang-up mid-speech")
     p.add_argument("--speed", type=float, default=1.0, help="audio written at this many times real time")
     p.add_argument("--engine", default="whisper")
+    p.add_argument("--beam", type=int, default=5, help="whisper beam width (the [transcription] default is 5)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per whisper call (0: ctranslate2's)")
     p.add_argument("--skip", default="", help="comma list of parts to skip: rtf,wer,latency")
     args = p.parse_args(argv)
-    s = TranscriptionSettings(capacity=max(args.calls, 2))
+    s = TranscriptionSettings(capacity=max(args.calls, 2), whisper_beam=args.beam, whisper_threads=args.threads)
     assemble_whisper(s.effective_model_dir)
     skip = set(args.skip.split(","))
     result = {}
