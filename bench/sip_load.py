@@ -224,7 +224,8 @@ def main() -> int:
           f"{'cpu s/call':>10} {'cpu/base':>8} {'busy%':>6}")
     for r in results:
         print(f"{r['level']:>6} {r['sipp_ok']:>4} {r['complete_pct']:>9} {r['lost_audio_pct'] or 0:>6} "
-              f"{r['setup_p50_ms']:>7} {r['setup_p95_ms']:>7} {r['setup_p95_ms'] / max(base['setup_p95_ms'], 0.1):>8.2f} "
+              f"{r['setup_p50_ms']:>7} {r['setup_p95_ms']:>7} "
+              f"{r['setup_p95_ms'] / max(base['setup_p95_ms'], 0.1):>8.2f} "
               f"{r['cpu_s_per_call']:>10} {r['cpu_s_per_call'] / max(base['cpu_s_per_call'], 0.001):>8.2f} "
               f"{r['cpu_busy_pct']:>6}")
     top = results[-1]

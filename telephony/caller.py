@@ -3,8 +3,9 @@
 It dials a SIP URI, records what it hears, and follows a small script: each ``--dtmf`` item is sent when the IVR
 falls silent after speaking (``--gap`` seconds), or at a fixed time after the answer with ``DIGITS@SECONDS``; the
 ``--play`` file is played once the digits are sent and the IVR has beeped (a pure tone; ``--play-when silence``:
-when it falls silent instead), or at ``--play-at SECONDS``. It ends when the far end hangs up, ``--hangup-after`` seconds after the playback, or at
-``--timeout``. It prints one JSON line describing the call.
+when it falls silent instead), or at ``--play-at SECONDS``. It ends when the far end hangs up,
+``--hangup-after`` seconds after the playback, ``--hangup-at`` seconds after the answer, or at ``--timeout``.
+It prints one JSON line describing the call.
 """
 from __future__ import annotations
 

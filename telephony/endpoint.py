@@ -36,7 +36,13 @@ class Endpoint(pj.Endpoint):
         self.events = events
 
     def onRejectedIncomingCall(self, prm):  # the wheel's call limit, or a 488 from SDP negotiation
-        self.events.put("rejected", prm.callId, prm.remoteInfo, prm.localInfo, prm.statusCode, prm.reason)
+        sip_call_id = ""
+        for line in (prm.rdata.wholeMsg or "").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() in ("call-id", "i"):
+                sip_call_id = value.strip()
+                break
+        self.events.put("rejected", sip_call_id, prm.remoteInfo, prm.localInfo, prm.statusCode, prm.reason)
 
 
 class Account(pj.Account):

@@ -2,7 +2,6 @@
 its own growing WAV file for silence (a few hundred bytes of numpy per tick: no heavy work on the loop)."""
 from __future__ import annotations
 
-import json
 import os
 import time
 import wave
@@ -97,12 +96,3 @@ class Segment:
         spool.write_json(Path(self.recorder.path + ".done"), {"duration_s": round(duration, 2), "reason": reason})
         return duration
 
-
-def rms(path: str | os.PathLike) -> float:
-    with wave.open(str(path)) as wav:
-        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32)
-    return float(np.sqrt((data * data).mean())) if len(data) else 0.0
-
-
-def describe(path) -> str:
-    return json.dumps({"path": str(path), "seconds": spool.wav_seconds(path)})

@@ -1,6 +1,6 @@
 """SIPp scenarios for the tests and bench/sip_load.py: an IVR call that presses keys (RFC 2833 packets replayed
-with ``play_pcap_audio`` from pcaps generated here, one RTP series per call) and speaks (``rtp_stream`` of a u-law WAV) at fixed times after the answer,
-then waits for the IVR to hang up (or hangs up itself at ``hangup_at_ms``)."""
+with ``play_pcap_audio`` from pcaps generated here, one RTP series per call) and speaks (``rtp_stream`` of a u-law
+WAV) at fixed times after the answer, then waits for the IVR to hang up (or hangs up itself at ``hangup_at_ms``)."""
 from __future__ import annotations
 
 import struct

@@ -207,8 +207,9 @@ class Worker:
     def on_rejected(self, call_id, remote: str, local: str, status: int, reason: str) -> None:
         log.info("worker %s refused a call from %s: %s %s", self.index, remote, status, reason)
         if status == 486 and self.log_rejected:
-            info = {"sip_call_id": "", "from_number": caller_phone(remote) or (_user(remote) or "anonymous")[:32],
-                    "to_number": dialled_number(local, self.sip.did), "status": "over_capacity"}
+            info = {"sip_call_id": call_id, "to_number": dialled_number(local, self.sip.did),
+                    "from_number": caller_phone(remote) or (_user(remote) or "anonymous")[:32],
+                    "status": "over_capacity"}
             self.journal.submit(None, "missed", self.journal.missed, info)
 
     # -- transfer legs ---------------------------------------------------------------------------------------

@@ -24,4 +24,5 @@ def test_a_fifth_call_to_a_full_worker_is_refused_with_486_and_logged_as_missed(
     rows = wait_for(lambda: [r for r in call_rows(container.engine) if r["status"] == "over_capacity"], 10,
                     message="the missed call")
     assert len(rows) == 1 and rows[0]["from_number"] == "+79160000001"
+    assert rows[0]["sip_call_id"].endswith("@127.0.0.1")  # SIPp's Call-ID of the refused INVITE
     assert rows[0]["callback_reason"] == "over_capacity"

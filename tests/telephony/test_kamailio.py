@@ -3,7 +3,6 @@ next caller gets 503 with Retry-After and the call is logged as missed."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 from sip_support import call_rows, wait_for
 from telephony.netutil import free_port, free_udp_range
