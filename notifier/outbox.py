@@ -92,11 +92,13 @@ class Outbox:
     def claim(self, message_id: int):
         """queued -> sending, once. Returns the row, or None when someone else has it or it is done."""
         now = self.clock()
+        request_status = sa.select(t.requests.c.status).where(t.requests.c.id == M.request_id) \
+            .scalar_subquery().label("request_status")
         with self.engine.begin() as conn:
             row = conn.execute(sa.update(messages).where(M.id == message_id, M.status == "queued")
                                .values(status="sending", claimed_at=now, attempts=M.attempts + 1)
                                .returning(M.id, M.org_id, M.request_id, M.recipient, M.body, M.encoding,
-                                          M.provider, M.attempts, M.audience, M.template)).first()
+                                          M.provider, M.attempts, M.audience, M.template, request_status)).first()
         return row
 
     def suppress(self, message_id: int, reason: str) -> None:

@@ -24,6 +24,7 @@ from .settings import SmsSettings, for_org, load_sms_settings
 from .templates import load_catalogue
 
 log = logging.getLogger(__name__)
+SETTLED = ("done", "closed", "cancelled")  # a reminder about such a request is no longer sent
 SETTINGS_TTL = 10.0  # seconds a process trusts an organisation's SMS settings
 SMS = Actor(kind="system", role="system", name="SMS")
 LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
@@ -175,13 +176,18 @@ class Notifier:
             if f is None:
                 return []
             items: list[Callable[[], NewMessage]] = []
+            revoke = False
             if row.name == "request.registered" and data.get("channel") != "sms":
                 items += self.to_resident(conn, f, "resident_registered", key)
             elif row.name == "request.assigned":
-                if data.get("staff_id"):
-                    items += self.to_staff(conn, f, [data["staff_id"]], "assignment", key, link=True)
+                fresh = self.to_staff(conn, f, [data["staff_id"]], "assignment", key, link=True) \
+                    if data.get("staff_id") else []
+                items += fresh
                 if data.get("previous_staff_id") and data.get("previous_staff_id") != data.get("staff_id"):
                     items += self.to_staff(conn, f, [data["previous_staff_id"]], "reassignment", key)
+                    # the previous technician's page closes; not when this event was handled before (the new
+                    # assignee's link went out then and must live)
+                    revoke = bool(fresh) or not data.get("staff_id")
             elif row.name == "request.status_changed" and data.get("target") in RESIDENT_TEMPLATES:
                 items += self.to_resident(conn, f, RESIDENT_TEMPLATES[data["target"]], key)
             elif row.name in ("request.reminder_due", "request.escalation_due"):
@@ -190,6 +196,8 @@ class Notifier:
                 extra = {"deadline": deadline} if deadline else {}
                 items += self.to_staff(conn, f, list(data.get("recipients") or []), data.get("template", fallback),
                                        key, fallback=fallback, **extra)
+        if revoke and hasattr(getattr(self.c, "links", None), "revoke_request"):
+            self.c.links.revoke_request(f.org_id, f.request_id, audience="technician")
         return self.queue([build() for build in items])
 
     # -- sending -------------------------------------------------------------------------------------------------
@@ -199,7 +207,7 @@ class Notifier:
         row = self.outbox.claim(message_id)
         if row is None:
             return "not queued"
-        if row.template.startswith(("reminder", "escalation")) and self._settled(row.request_id):
+        if row.template.startswith(("reminder", "escalation")) and row.request_status in SETTLED:
             self.outbox.suppress(row.id, self.catalogue.value("stale_reminder"))
             return "suppressed"
         try:
@@ -215,14 +223,6 @@ class Notifier:
                                    max_attempts=settings.max_attempts,
                                    backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),
                                    on_failed=self.alert_failed)
-
-    def _settled(self, request_id: int | None) -> bool:
-        """The request no longer needs reminding: done, closed or cancelled since the reminder was made."""
-        if request_id is None:
-            return False
-        with self.c.engine.connect() as conn:
-            status = conn.execute(sa.select(t.requests.c.status).where(t.requests.c.id == request_id)).scalar()
-        return status in ("done", "closed", "cancelled")
 
     def alert_failed(self, message_id: int) -> None:
         """A message that finally failed: a line in the request's history and an SMS to the dispatcher on duty

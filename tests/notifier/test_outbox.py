@@ -45,6 +45,27 @@ def test_an_assignment_sends_the_technician_his_request_with_a_link_to_his_page(
     assert (grant.request_id, grant.subject_id) == (assigned.id, technician.id)
 
 
+def test_a_reassignment_tells_the_previous_technician_and_closes_his_page(container, org, notifier, assigned,
+                                                                          technician):
+    from sms_support import SYSTEM
+
+    pump(container, notifier)
+    old_token = all_messages(container, template="assignment")[0].body.rsplit("/t/", 1)[1]
+    other = container.registry.upsert_staff(org.id, SYSTEM, {"full_name": "Сидоров Пётр", "role": "technician",
+                                                             "phone": "+79125550000"})
+    container.requests.assign(org.id, assigned.number, DISPATCHER, "dispatcher", other.id, reason="отпуск")
+    pump(container, notifier)
+    assert [m.recipient for m in all_messages(container, template="reassignment")] == ["+79123456789"]
+    new = all_messages(container, template="assignment")[-1]
+    assert new.recipient == "+79125550000"
+    import pytest
+    from journal_api.domain.errors import DomainError
+
+    with pytest.raises(DomainError):
+        container.links.verify(old_token, "technician")
+    assert container.links.verify(new.body.rsplit("/t/", 1)[1], "technician").subject_id == other.id
+
+
 def test_the_resident_hears_of_registration_acceptance_postponement_and_the_rating_request(
         container, org, notifier, assigned, technician):
     from datetime import timedelta
