@@ -12,7 +12,8 @@
    real time, exactly as the SIP worker writes them (contract C), tailed by the live transcriber; the clock runs
    from the ``.done`` file to the transcript stored in the journal (SQLite in a temp dir). Baseline: the rq path,
    i.e. the same 60 s recording transcribed from scratch after the hang-up. This is the live growing-WAV path, not
-   a call through `hotline call` and the SIP workers.
+   a call through `hotline call` and the SIP workers; ``--sip`` measures through them instead
+   (bench/transcribe_sip.py).
 The machine is shared while this runs: figures are noisy. Results go to bench/results/transcribe.json.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "transcription"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from asr_support import read_pcm, ru_prompts, silence  # noqa: E402
 from bench_norm import normalise  # noqa: E402
@@ -196,13 +198,20 @@ def main(argv=None) -> int:
     p.add_argument("--engine", default="whisper")
     p.add_argument("--beam", type=int, default=5, help="whisper beam width (the [transcription] default is 5)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per whisper call (0: ctranslate2's)")
+    p.add_argument("--sip", action="store_true", help="hang-up -> transcript through the real SIP path instead")
     p.add_argument("--skip", default="", help="comma list of parts to skip: rtf,wer,latency")
     args = p.parse_args(argv)
     s = TranscriptionSettings(capacity=max(args.calls, 2), whisper_beam=args.beam, whisper_threads=args.threads)
     assemble_whisper(s.effective_model_dir)
     skip = set(args.skip.split(","))
     result = {}
-    for name, fn in (("rtf", rtf), ("wer", wer), ("latency", latency)):
+    def sip_latency(args, s):
+        from asr_support import write_wav
+        from transcribe_sip import run
+
+        return run(args, s, description_pcm, write_wav)
+
+    for name, fn in (("rtf", rtf), ("wer", wer), ("latency", sip_latency if args.sip else latency)):
         if name in skip:
             continue
         t = time.perf_counter()
