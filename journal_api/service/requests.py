@@ -126,8 +126,7 @@ class RequestService:
             request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
             if self.assignment is not None:  # after the deadlines: they bound the search for someone on shift
                 self.assignment.auto_assign(uow, org_id, request, now)
-            uow.insert_new(request)  # inserted once, with its assignee or attention flag
-            uow.commit()
+            uow.commit_new(request)  # inserted once, with its assignee or attention flag, its history and outbox
             return request
 
     def transition(self, org_id: int, number: int, actor: Actor, channel: str, to: str, *, reason=None,

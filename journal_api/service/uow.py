@@ -84,13 +84,41 @@ class UnitOfWork:
         """Insert a request that was just built (not added to the session) with one INSERT ... RETURNING, and track
         it. Registration's fast path: the ORM's flush machinery costs more CPU than the statement. The object stays
         transient; it carries every column the row got, so the caller can dump it."""
-        row = {name: getattr(request, name) for name in _REQUEST_FIELDS}
-        row["building_id"] = request.building.id if request.building is not None else None
-        row["assignee_id"] = request.assignee.id if request.assignee is not None else None
-        row["version"] = 1
+        row = _request_row(request)
         request.id = self.session.connection().execute(_insert_request(), row).scalar_one()
-        request.building_id, request.assignee_id, request.version = row["building_id"], row["assignee_id"], 1
-        return self.track(request)
+        return self.track(_inserted(request, row))
+
+    def commit_new(self, request: Request) -> None:
+        """Insert a request that was just built, with its history and outbox rows, and commit. On PostgreSQL one
+        statement writes all three (data-modifying CTEs: two round trips fewer); elsewhere, or when this unit of
+        work holds more than the new request, insert_new() and commit()."""
+        session = self.session
+        conn = session.connection()
+        if conn.dialect.name != "postgresql" or self._events or any(r is not request for r in self._seen):
+            self.insert_new(request)
+            return self.commit()
+        try:
+            session.flush()  # what the assignment changed (the chosen person's last assignment)
+            row = _request_row(request)
+            params = {"r_" + name: value for name, value in row.items()}
+            for i, entry in enumerate(request.pending_history):
+                params.update((f"h{i}_{name}", getattr(entry, name)) for name in _HISTORY_FIELDS[2:])
+                params[f"h{i}_org_id"] = entry.org_id
+            outbox = [self._outbox(ev.name, ev.org_id, None, ev.data) for ev in request.pending_events]
+            for i, msg in enumerate(outbox):
+                params.update((f"o{i}_{name}", msg[name]) for name in _OUTBOX_FIELDS)
+            rows = conn.execute(_insert_chained(len(request.pending_history), len(outbox)), params).all()
+            request.id = rows[0][0]
+            for entry in request.pending_history:
+                entry.request_id = request.id
+            request._init_pending()
+            session.commit()
+        except sa.orm.exc.StaleDataError as exc:
+            session.rollback()
+            raise Conflict("The request was changed by someone else at the same time; reload it and try again.") \
+                from exc
+        self.track(_inserted(request, row))
+        self._after_commit({msg["name"] for msg in outbox}, [r[1] for r in rows])
 
     def commit(self) -> None:
         session = self.session
@@ -116,9 +144,12 @@ class UnitOfWork:
             session.rollback()
             raise Conflict("The request was changed by someone else at the same time; reload it and try again.") \
                 from exc
+        self._after_commit({row["name"] for row in outbox}, ids)
+
+    def _after_commit(self, event_names: set[str], ids: list[int]) -> None:
         self._committed = True
-        if self._on_commit is not None and outbox:
-            self._on_commit({row["name"] for row in outbox})
+        if self._on_commit is not None and event_names:
+            self._on_commit(event_names)
         if ids:
             try:
                 self.publisher.publish(ids)
@@ -136,6 +167,51 @@ _HISTORY_FIELDS = ("org_id", "request_id", "at", "actor_kind", "actor_role", "ac
                    "kind", "field", "old_value", "new_value", "note")
 _REQUEST_FIELDS = tuple(c.name for c in t.requests.columns if c.name not in ("id", "building_id", "assignee_id",
                                                                              "version"))
+
+
+_OUTBOX_FIELDS = ("org_id", "name", "payload", "created_at", "attempts")
+
+
+def _request_row(request: Request) -> dict:
+    row = {name: getattr(request, name) for name in _REQUEST_FIELDS}
+    row["building_id"] = request.building.id if request.building is not None else None
+    row["assignee_id"] = request.assignee.id if request.assignee is not None else None
+    row["version"] = 1
+    return row
+
+
+def _inserted(request: Request, row: dict) -> Request:
+    request.building_id, request.assignee_id, request.version = row["building_id"], row["assignee_id"], 1
+    return request
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_chained(n_history: int, n_outbox: int) -> sa.Select:
+    """PostgreSQL: the request, its n history rows and its n outbox rows in one statement. Each row's values are
+    typed parameters (``r_<column>``, ``h<i>_<column>``, ``o<i>_<column>``); the history and outbox rows take the
+    new request's id from the first CTE. Returns one row per outbox row: (request id, outbox id), in id order.
+    The rows of a UNION ALL are inserted in their order (PostgreSQL's Append reads its inputs one after the other),
+    so the history's ids keep the order in which the entity recorded its entries."""
+    def param(prefix: str, column: sa.Column):
+        return sa.bindparam(prefix + column.name, type_=column.type)
+
+    new = sa.insert(t.requests).values({c.name: param("r_", c) for c in t.requests.columns if c.name != "id"}) \
+        .returning(t.requests.c.id).cte("new_request")
+
+    def rows(table: sa.Table, fields: tuple[str, ...], count: int, prefix: str) -> sa.CompoundSelect | sa.Select:
+        selects = [sa.select(new.c.id.label("request_id"), *[param(f"{prefix}{i}_", table.c[name]).label(name)
+                                                             for name in fields]) for i in range(count)]
+        return selects[0] if count == 1 else sa.union_all(*selects)
+
+    history_fields = ("org_id",) + _HISTORY_FIELDS[2:]
+    history = sa.insert(t.request_events).from_select(
+        ("request_id",) + history_fields, rows(t.request_events, history_fields, n_history, "h")) \
+        .returning(t.request_events.c.id).cte("history_rows")
+    outbox = sa.insert(t.outbox).from_select(
+        ("request_id",) + _OUTBOX_FIELDS, rows(t.outbox, _OUTBOX_FIELDS, n_outbox, "o")) \
+        .returning(t.outbox.c.id).cte("outbox_rows")
+    return sa.select(new.c.id, outbox.c.id.label("outbox_id")) \
+        .select_from(new.join(outbox, sa.true())).add_cte(history).order_by(outbox.c.id)
 
 
 @functools.lru_cache(maxsize=1)
