@@ -36,17 +36,23 @@ def player(paths: list[str]):
 
 
 class Recorder:
-    """A pjsua2 recorder. ``close()`` destroys it, which writes the final WAV header."""
+    """A pjsua2 recorder. ``close(bury)`` hands it to the worker's graveyard: pjsua destroys it (and writes the
+    final WAV header) a moment later, once the conference bridge's clock can no longer be using it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.port = make_recorder(self.path)
 
-    def close(self) -> None:
+    def close(self, bury, then=None) -> None:
         if self.port is not None:
-            self.port = None  # the last reference: pjsua destroys the recorder and fixes the header
-            spool.fix_wav_header(self.path)
+            port, self.port = self.port, None
+
+            def done():
+                spool.fix_wav_header(self.path)
+                if then is not None:
+                    then()
+            bury([port], then=done)
 
 
 class Segment:
@@ -90,9 +96,14 @@ class Segment:
             return "silence"
         return None
 
-    def close(self, reason: str) -> float:
-        self.recorder.close()
+    def close(self, reason: str, bury) -> float:
+        """Stop the segment; its ``.done`` is written once the recorder is destroyed and the file complete."""
         duration = spool.wav_seconds(self.recorder.path)
-        spool.write_json(Path(self.recorder.path + ".done"), {"duration_s": round(duration, 2), "reason": reason})
+        path = self.recorder.path
+
+        def done():
+            final = spool.wav_seconds(path)
+            spool.write_json(Path(path + ".done"), {"duration_s": round(final, 2), "reason": reason})
+        self.recorder.close(bury, then=done)
         return duration
 

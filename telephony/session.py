@@ -22,6 +22,7 @@ from . import media
 log = logging.getLogger(__name__)
 REQUEST_VARS = ("work_type", "emergency", "apartment", "building_id")
 MEDIA_WAIT_S = 5.0  # a call whose media never comes up is hung up
+BURY_S = 1.0  # players and recorders are destroyed this long after they were disconnected
 OPEN_WAIT_S = 3.0  # the flow starts without a journal call id if the database is this slow
 
 
@@ -115,7 +116,9 @@ class Session:
     def on_digit(self, digit: str) -> None:
         self.digits.append(digit)
         action, data = self.current or (None, None)
-        if isinstance(action, A.Play):
+        if not self.started:  # a caller who keys before the greeting started (a slow journal): kept
+            self.buffer += digit
+        elif isinstance(action, A.Play):
             if action.barge_in:  # the caller knows what to press: skip the prompts up to the Gather
                 self.buffer += digit
                 self.stop_players()
@@ -142,7 +145,7 @@ class Session:
         if self.bridged is not None:
             self.worker.hangup(self.bridged)
         if self.call_rec is not None:
-            self.call_rec.close()
+            self.call_rec.close(self.worker.bury)
         action = self.current[0] if self.current else None
         self.current = None
         if isinstance(action, A.Invoke):  # its result is still to come: keep it, then clean up
@@ -199,6 +202,8 @@ class Session:
             return  # after the caller left only the journal's clean-up runs
         now = time.monotonic()
         if isinstance(action, A.Play):
+            if action.barge_in and self.buffer:
+                return  # keys already pressed: the caller is past this prompt
             self.current = (action, {"until": now + self.play(action.prompts)})
             if self.pending and isinstance(self.pending[0], A.Invoke) and not action.barge_in:
                 self.submit_invoke(self.pending[0])  # "please wait" plays while the journal works
@@ -247,11 +252,17 @@ class Session:
         return sum(media.wav_length(p) for p in paths)
 
     def stop_players(self) -> None:
+        """Disconnect the players now, destroy them later (see Worker.bury)."""
         for player in self.players:
-            try:
-                player.stopTransmit(self.audio)
-            except Exception:
-                pass
+            for sink in (self.audio, self.call_rec.port if self.call_rec else None):
+                if sink is None:
+                    continue
+                try:
+                    player.stopTransmit(sink)
+                except Exception:
+                    pass
+        if self.players:
+            self.worker.bury(self.players)
         self.players = []
 
     def check_gather(self, action) -> None:
@@ -280,7 +291,7 @@ class Session:
             self.audio.stopTransmit(seg.recorder.port)
         except Exception:
             pass
-        duration = seg.close(reason)
+        duration = seg.close(reason, self.worker.bury)
         if notify:
             self.answer_waiting(E.Recorded(seg.action.name, round(duration, 2), reason))
 
@@ -295,7 +306,7 @@ class Session:
             return
         action, data = self.current
         if isinstance(action, A.Play) and now >= data["until"]:
-            self.players = []
+            self.stop_players()
             self.current = None
             if not self.pending and not self.hung_up:
                 self.feed(E.PlayDone())
@@ -305,7 +316,7 @@ class Session:
             self.answer_waiting(E.Digits(buf) if buf else E.Timeout())
         elif isinstance(action, A.Record):
             if self.seg is None and now >= data["beep_until"]:
-                self.players = []
+                self.stop_players()
                 self.start_record(action)
             elif self.seg is not None:
                 reason = self.seg.check(now)
@@ -325,7 +336,9 @@ class Session:
                              status=self.status, hangup_cause=self.cause or "", ivr_path=path,
                              digits=list(self.digits))
         self.save()
-        self.worker.journal.submit(self.key, "stored", self.worker.journal.store, Path(self.manifest_path))
+        path = Path(self.manifest_path)  # stored once the recorders buried at the hang-up are destroyed
+        self.worker.bury([], delay=2 * BURY_S,
+                         then=lambda: self.worker.journal.submit(self.key, "stored", self.worker.journal.store, path))
         self.worker.release(self)
 
 

@@ -7,6 +7,7 @@ then the journal thread's answers, then every call's deadlines. Run by the super
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import logging
 import os
@@ -51,6 +52,7 @@ class Worker:
         self.stop_at = None
         self._flow, self._prompt_path = flow, prompt_path
         self._replaying = False
+        self.graveyard: list[tuple[float, list, object]] = []
 
     # -- IVR -------------------------------------------------------------------------------------------------
     def load_ivr(self) -> None:
@@ -119,6 +121,20 @@ class Worker:
         # past libDestroy, and the Call's destructor would then abort the process.
         for session in list(self.sessions.values()):
             session.tick(now)
+        if self.graveyard and self.graveyard[0][0] <= now:
+            due = [g for g in self.graveyard if g[0] <= now]
+            self.graveyard = [g for g in self.graveyard if g[0] > now]
+            for _, objects, then in due:
+                objects.clear()  # the last references: pjsua destroys the players and recorders here
+                if then is not None:
+                    then()
+
+    def bury(self, objects: list, delay: float = 1.0, then=None) -> None:
+        """Destroy pjsua2 players/recorders ``delay`` seconds after they were disconnected, then run ``then``.
+        Destroying a port the conference bridge's clock thread may still be reading crashed workers (SIGSEGV)
+        under load; a disconnected port left alone a moment is safe."""
+        self.graveyard.append((time.monotonic() + delay, list(objects), then))
+        self.graveyard.sort(key=lambda g: g[0])
 
     def drain(self) -> None:
         if not self.draining:
@@ -127,7 +143,7 @@ class Worker:
             self.stop_at = time.monotonic() + self.sip.drain_seconds
 
     def done_draining(self, now: float) -> bool:
-        if not self.sessions and not self.legs:
+        if not self.sessions and not self.legs and not self.graveyard:
             return True
         if now >= self.stop_at:
             self.ep.hangupAllCalls()
@@ -140,6 +156,11 @@ class Worker:
         while time.monotonic() < end and (self.sessions or self.legs):
             self.ep.libHandleEvents(10)
             self.handle_events()
+        for _, objects, then in self.graveyard:
+            objects.clear()
+            if then is not None:
+                then()
+        self.graveyard = []
         self.journal.close()  # waits for the recordings being stored
         self.sessions.clear()
         self.legs.clear()
@@ -279,6 +300,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rtp-port", type=int, required=True)
     parser.add_argument("--no-log-rejected", action="store_true", help="Kamailio in front logs the busy calls")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a crash in pjsua leaves the Python stack in the log
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s sip-w{args.index} %(levelname)s %(message)s")
     settings = load_settings()
     sip = load_section(SipSettings, "sip")

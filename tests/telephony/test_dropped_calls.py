@@ -51,5 +51,5 @@ def test_hanging_up_mid_call_leaves_partial_recordings_and_the_request(hotline, 
     assert req["apartment"] == 12 and req["channel"] == "phone"
     recs = {r["kind"]: r for r in recording_rows(container.engine, dropped["id"])}
     assert recs["description"]["request_id"] == req["id"]
-    assert 1.5 < recs["description"]["duration_s"] < 4.5
+    assert 1.5 < recs["description"]["duration_s"] < 6.0  # about 3 s said, plus the wait for the beep
     assert match_fraction(blob_path(container, recs["description"]), speech) > 0.3  # the part that was said
