@@ -24,6 +24,7 @@ from .netutil import free_port, free_udp_range, sip_options
 
 log = logging.getLogger("telephony.supervisor")
 RTP_PORTS = 40  # per worker: 4 calls + a transfer leg, RTP and RTCP each, with room
+QUICK_FAILURES = 5
 
 
 @dataclass
@@ -35,6 +36,11 @@ class Slot:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
+    quick_failures: int = 0
+
+
+class SupervisorError(RuntimeError):
+    """The hotline cannot run as configured; the message says why."""
 
 
 class Supervisor:
@@ -178,8 +184,14 @@ class Supervisor:
                 continue
             log.warning("worker %d exited with %s; restarting it", slot.index, code)
             spool.recover(self.data_dir)
-            if time.monotonic() - slot.started_at < 2.0:
+            if time.monotonic() - slot.started_at < 5.0:
+                slot.quick_failures += 1
+                if slot.quick_failures >= QUICK_FAILURES:  # e.g. its port is taken: say so and stop
+                    raise SupervisorError(f"worker {slot.index} cannot start on {slot.host}:{slot.port} "
+                                          f"(exited {QUICK_FAILURES} times within seconds); see its messages above")
                 time.sleep(1.0)  # a worker that cannot start must not spin the CPU
+            else:
+                slot.quick_failures = 0
             slot.restarts += 1
             self.spawn(slot)
         if self.kam is not None and self.kam.poll() is not None:
@@ -221,4 +233,8 @@ def _die_with_parent() -> None:  # in the child before exec: a supervisor killed
 
 def run_supervisor(settings, sip) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sip %(levelname)s %(message)s")
-    return Supervisor(settings, sip, echo=lambda line: print(line, flush=True)).run()
+    try:
+        return Supervisor(settings, sip, echo=lambda line: print(line, flush=True)).run()
+    except SupervisorError as exc:
+        log.error("%s", exc)
+        return 1
