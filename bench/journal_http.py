@@ -61,7 +61,8 @@ class Server:
     def command(self) -> list[str]:
         if self.kind == "gunicorn":
             return [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
-                    "--worker-class", "gthread" if self.threads > 1 else "sync", "--bind", f"{self.host}:{self.port}", "--keep-alive", "30",
+                    "--worker-class", "gthread" if self.threads > 1 else "sync",
+                    "--bind", f"{self.host}:{self.port}", "--keep-alive", "30",
                     "--log-level", "warning", "journal_api.app:create_app()"]
         if self.kind == "hotline":
             return [str(Path(sys.executable).with_name("hotline")), "web", "--host", self.host,
