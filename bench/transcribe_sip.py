@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -74,8 +75,12 @@ def run(args, s, description_pcm, write_wav) -> dict:
             for th in threads:
                 th.join()
             live.join(timeout=120)
-            with c.engine.connect() as conn:
-                calls = conn.execute(sa.select(tc.calls).order_by(tc.calls.c.id.desc()).limit(args.calls)).all()
+            for _ in range(100):  # the worker writes the call's end after the caller has gone
+                with c.engine.connect() as conn:
+                    calls = conn.execute(sa.select(tc.calls).order_by(tc.calls.c.id.desc()).limit(args.calls)).all()
+                if all(call.ended_at is not None for call in calls):
+                    break
+                threading.Event().wait(0.2)
             for call in calls:
                 row = c.transcripts.find(call_id=call.id, kind="description")
                 if row is None or row.status != "done" or not row.source_path:
@@ -89,6 +94,15 @@ def run(args, s, description_pcm, write_wav) -> dict:
                   f" connected {[bool(r and r.get('connected')) for r in results]}")
         live.stop.set()
         consumer.join(3)
+        from transcription.engine import get_engine
+
+        engine, batch = get_engine(s, args.engine), []
+        for call in calls[:2]:  # baseline: the rq path, the same description transcribed after the call
+            row = c.transcripts.find(call_id=call.id, kind="description")
+            if row is not None and row.source_path and Path(row.source_path).exists():
+                t0 = time.perf_counter()
+                engine.transcribe(row.source_path)
+                batch.append(time.perf_counter() - t0)
         c.dispose()
         return {"path": "SIP (hotline call -> hotline sip -> growing WAV -> transcriber)", "calls_at_once": args.calls,
                 "seconds": args.seconds, "rounds": args.rounds, "n": len(ready),
@@ -97,7 +111,10 @@ def run(args, s, description_pcm, write_wav) -> dict:
                 "transcript_before_hangup_fraction": round(sum(x <= 0 for x in after_hangup) / len(after_hangup), 2)
                 if after_hangup else None,
                 "ready_after_hangup_p95_s": round(float(np.percentile(after_hangup, 95)), 2) if after_hangup
-                else None}
+                else None,
+                "baseline_batch_after_hangup_p50_s": round(float(np.median(batch)), 2) if batch else None,
+                "ratio_live_p95_to_batch": round(float(np.percentile(ready, 95)) / float(np.median(batch)), 3)
+                if batch and ready else None}
     finally:
         if hotline is not None:
             hotline.stop()
