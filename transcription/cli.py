@@ -101,17 +101,24 @@ def register(cli) -> None:
         click.echo(f"whisper-base {'assembled' if built else 'already in place'}: {path}")
 
     @cli.command("transcribe")
-    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.argument("file", type=click.Path(dir_okay=False), required=False)
+    @click.option("--recording", "recording_id", type=int,
+                  help="transcribe a stored recording into the journal instead (e.g. a whole call, on demand)")
     @click.option("--engine", type=click.Choice(["vosk", "whisper", "auto"]), default=None)
     @click.option("--model", help="a model name in the model dir, or a path")
     @click.option("--json", "as_json", is_flag=True, help="the words with start, end and confidence")
     @click.pass_context
-    def transcribe(ctx, file, engine, model, as_json):
+    def transcribe(ctx, file, recording_id, engine, model, as_json):
         """Print the text of a recording (exit code 3 with the status when nothing can be recognised)."""
         from .audio import AudioError
         from .engine import get_engine
 
+        if (file is None) == (recording_id is None):
+            raise click.UsageError("Give a FILE or --recording ID.")
         s = _settings(ctx)
+        if recording_id is not None:
+            _transcribe_stored(ctx, s, recording_id, engine, model, as_json)
+            return
         try:
             result = get_engine(s, engine, model=model).transcribe(file)
         except AudioError as exc:
@@ -163,6 +170,32 @@ def register(cli) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run_transcriber(ctx, capacity=capacity, engine=engine, model=model)
+
+
+def _transcribe_stored(ctx, s, recording_id, engine, model, as_json):
+    from journal_api.bootstrap import bootstrap
+    from journal_api.config import load_settings
+    from journal_api.service.uow import MemoryPublisher
+
+    from .pipeline import transcribe_recording
+
+    container = bootstrap(load_settings(config_file=(ctx.obj or {}).get("config")), publisher=MemoryPublisher())
+    try:
+        try:
+            status = transcribe_recording(container, recording_id, s, engine_name=engine, model=model)
+        except LookupError as exc:
+            raise click.UsageError(str(exc)) from None
+        row = container.transcripts.find(recording_id=recording_id)
+        if as_json:
+            click.echo(json.dumps({"status": status, "text": row.text, "words": row.words, "error": row.error},
+                                  ensure_ascii=False))
+        elif status == "done":
+            click.echo(row.text)
+        if status != "done":
+            click.echo(row.error or status, err=True)
+            sys.exit(3)
+    finally:
+        container.dispose()
 
 
 def _org_registry(ctx, org_code):

@@ -192,3 +192,28 @@ def test_a_transcript_pending_too_long_without_audio_is_failed_not_left_waiting(
     assert (row.status, row.error) == ("failed", "не удалось распознать: запись не поступила")
     assert sweep(container, tsettings) == 0
     assert reg["number"]
+
+
+def test_a_whole_call_recording_is_transcribed_on_demand_not_automatically(container, org, building, tmp_path,
+                                                                          settings):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    call_id = _call(container, org.id)
+    container.calls.register_from_call(call_id)
+    wav = russian_wav(tmp_path / "call.wav", "Алло, здравствуйте. У нас не работает лифт.")
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="call", path=wav)
+    on_recording_stored(container, _stored_event(container, rec_id))
+    assert container.transcripts.find(recording_id=rec_id) is None  # the whole call: on demand only
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(HOTLINE_DATABASE_URL=settings.database_url, HOTLINE_REDIS_URL=settings.redis_url,
+               HOTLINE_DATA_DIR=settings.data_dir, HOTLINE_QUEUE_NAME=settings.queue_name)
+    out = subprocess.run([str(Path(sys.executable).parent / "hotline"), "transcribe", "--recording", str(rec_id),
+                          "--engine", "whisper", "--json"], capture_output=True, text=True, env=env, check=True)
+    data = json.loads(out.stdout)
+    assert data["status"] == "done" and "лифт" in data["text"].lower()
+    row = container.transcripts.find(recording_id=rec_id)
+    assert (row.kind, row.status, row.call_id) == ("call", "done", call_id)
