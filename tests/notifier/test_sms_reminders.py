@@ -16,8 +16,8 @@ from notifier.scheduler import Scheduler
 from sms_support import DISPATCHER, SYSTEM, all_messages, pump
 
 FAST = {"statuses": ["assigned"], "until": "accepted", "emergency": [],
-        "normal": [{"at": "assigned+1s", "remind": "assignee"},
-                   {"at": "assigned+2s", "escalate": "dispatcher_on_duty"}]}
+        "normal": [{"at": "assigned+2s", "remind": "assignee"},
+                   {"at": "assigned+3s", "escalate": "dispatcher_on_duty"}]}
 
 
 @pytest.fixture
@@ -41,36 +41,37 @@ def _run_until(container, notifier, scheduler, moment):
 
 
 def test_a_reminder_and_an_escalation_leave_on_time_once_and_stop_on_acceptance(
-        container, org, notifier, scheduler, assigned, technician, dispatcher):
+        container, org, notifier, scheduler, make_request, technician, dispatcher):
     EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
-    container.requests.assign(org.id, assigned.number, DISPATCHER, "dispatcher", technician.id)  # fresh moment
-    request = container.requests.get(org.id, assigned.number, DISPATCHER)
+    request = make_request()
+    request = container.requests.assign(org.id, request.number, DISPATCHER, "dispatcher", technician.id)
     pump(container, notifier)
     scheduler.tick()
-    assert _wakeup(container, request.id) == request.assigned_at + timedelta(seconds=1)
-    _run_until(container, notifier, scheduler, request.assigned_at + timedelta(seconds=2.3))
+    assert _wakeup(container, request.id) == request.assigned_at + timedelta(seconds=2)
+    _run_until(container, notifier, scheduler, request.assigned_at + timedelta(seconds=3.3))
     reminder = all_messages(container, template="reminder_acceptance")
     escalation = all_messages(container, template="escalation_acceptance")
     assert [m.recipient for m in reminder] == ["+79123456789"]
     assert [m.recipient for m in escalation] == ["+79031112233"]
-    lateness = reminder[0].sent_at - (request.assigned_at + timedelta(seconds=1))
-    assert timedelta(0) <= lateness < timedelta(seconds=2)
+    lateness = reminder[0].sent_at - (request.assigned_at + timedelta(seconds=2))
+    assert timedelta(0) <= lateness < timedelta(seconds=3)  # the figure under load is bench/sms.py's
     for _ in range(3):  # ticking on changes nothing: each action once
         scheduler.tick()
         pump(container, notifier)
     assert len(all_messages(container, template="reminder_acceptance")) == 1
 
 
-def test_acceptance_before_the_moment_cancels_the_reminder(container, org, notifier, scheduler, assigned,
+def test_acceptance_before_the_moment_cancels_the_reminder(container, org, notifier, scheduler, make_request,
                                                            technician):
     EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
-    container.requests.assign(org.id, assigned.number, DISPATCHER, "dispatcher", technician.id)
-    pump(container, notifier)
-    scheduler.tick()
+    request = make_request()
+    request = container.requests.assign(org.id, request.number, DISPATCHER, "dispatcher", technician.id)
     tech = Actor(kind="staff", role="technician", id=technician.id, name="И")
-    container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
-    _run_until(container, notifier, scheduler, container.clock() + timedelta(seconds=2.2))
+    container.requests.transition(org.id, request.number, tech, "sms", "accepted")
+    assert container.clock() < request.assigned_at + timedelta(seconds=2)  # accepted before the reminder's moment
+    _run_until(container, notifier, scheduler, request.assigned_at + timedelta(seconds=3.2))
     assert all_messages(container, template="reminder_acceptance") == []
+    assert all_messages(container, template="escalation_acceptance") == []
 
 
 def test_a_closed_request_has_no_wakeup_left(container, org, notifier, scheduler, assigned):
@@ -102,7 +103,7 @@ def test_a_reminder_queued_before_the_request_was_done_is_not_sent(container, or
     EscalationService(container.uow).set_track(org.id, SYSTEM, "acceptance", FAST)
     pump(container, notifier)
     scheduler.tick()
-    time.sleep(1.1)
+    time.sleep(2.1)
     scheduler.tick()
     pump(container, notifier, send=False)
     queued = all_messages(container, template="reminder_acceptance")
