@@ -37,3 +37,11 @@ def up(settings) -> list:
 def banner(settings) -> list:
     """Lines `hotline up` prints when it is ready."""
     return []
+
+
+def text_extractor():
+    """The facts of a resident's free text (the notifier registers SMS requests with them): work type, emergency,
+    apartment, ... with a confidence per field. Without the organisation's registry: no building match."""
+    from .extract import extract
+
+    return extract

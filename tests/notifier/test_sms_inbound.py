@@ -183,3 +183,12 @@ def _number_of(container, outcome):
         return conn.execute(sa.select(t.requests.c.number).join(inbound_messages,
                                                                 inbound_messages.c.request_id == t.requests.c.id)
                             .where(inbound_messages.c.id == outcome.inbound_id)).scalar()
+
+
+def test_the_web_app_finds_the_transcription_extractor_through_the_plugins():
+    from notifier.inbound import find_extractor
+
+    extractor = find_extractor()
+    assert extractor is not None
+    facts = extractor("пахнет газом в подъезде")
+    assert (facts["work_type"], facts["emergency"]) == ("gas", True)
