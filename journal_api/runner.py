@@ -230,6 +230,10 @@ def _banner(echo, settings: Settings, base: str, token: str | None, extra: list[
     echo(f"Database: {sa.engine.make_url(settings.effective_database_url).render_as_string(hide_password=True)}")
     if token:
         echo(f"Admin API token for the organisation 'demo': {token}")
+        from .service.console_auth import DEMO_LOGINS
+
+        logins = ", ".join(f"{login} / {password}" for login, password in DEMO_LOGINS.values())
+        echo(f"Console: {base}/ (organisation demo; demo logins, change them: {logins})")
     else:
         echo("No organisation 'demo' here; create a token with 'hotline token create --org CODE --role admin'.")
     for line in extra:  # the plugins' own lines (the SIP address, ...)
