@@ -27,6 +27,7 @@ from ..domain.phones import maybe_phone
 from ..storage import tables as t
 from ..storage import tables_calls as tc
 from .call_queries import CallQueries
+from .incidents import incident_fields
 from .requests import NewRequest, RequestService
 from .uow import UnitOfWork
 
@@ -144,7 +145,8 @@ class CallService(CallQueries):
             return None
         row = rows[0]
         return {"building_id": row.building_id, "apartment": row.apartment,
-                "address": d.address_text(row.street, row.house, row.korpus)}
+                "address": d.address_text(row.street, row.house, row.korpus),
+                **incident_fields(self.uow, org_id, [row.building_id]).get(row.building_id, {})}  # issue 8
 
     def buildings_for_apartment(self, org_id: int, apartment: int) -> list[dict]:
         """The organisation's active buildings that have such an apartment number (by their apartment count)."""
@@ -154,8 +156,10 @@ class CallService(CallQueries):
                 sa.select(b.id, b.street, b.house, b.korpus).where(
                     b.org_id == org_id, b.active.is_(True), b.apartments >= int(apartment), int(apartment) >= 1)
                 .order_by(b.id)).all()
+        known = incident_fields(self.uow, org_id, [row.id for row in rows])  # issue 8: open incidents
         return [{"building_id": row.id, "address": d.address_text(row.street, row.house, row.korpus),
-                 "house": row.house, "house_number": d.house_number(row.house)} for row in rows]
+                 "house": row.house, "house_number": d.house_number(row.house), **known.get(row.id, {})}
+                for row in rows]
 
     def register_from_call(self, call_id: int, *, work_type: str | None = None, emergency: bool = False,
                            apartment: int | None = None, building_id: int | None = None,

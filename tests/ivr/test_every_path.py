@@ -28,7 +28,8 @@ def answers(flow, state, action):
     if isinstance(action, Invoke):
         return [InvokeResult(action.op, True, ok_data(action.op)), InvokeResult(action.op, False, {"error": "db_down"}),
                 InvokeResult(action.op, False, {"error": "not_found"}),
-                InvokeResult(action.op, True, {"items": [{"building_id": 3, "house_number": 10}]}),
+                InvokeResult(action.op, True, {"items": [{"building_id": 3, "house_number": 10,
+                                                          "incident_work_type": "water"}]}),
                 InvokeResult(action.op, True, {})]
     raise AssertionError(f"a batch must end in a waiting action or Hangup, not {action!r}")
 

@@ -31,6 +31,8 @@ VARS = {**FLOW.params, "caller": "+79123456789", "did": "+74950000000", "call_id
         "emergency": True, "apartment": 15, "building_id": 3, "status_number": 1234, "house": 10,
         "number": 1234, "due_local": DUE, "status": "accepted",
         "items": [{"building_id": 3, "house_number": 10}, {"building_id": 4, "house_number": 12}]}
+INCIDENT = {"incident_work_type": "water", "incident_eta": DUE}  # what the lookups add for an open incident
+NODE_VARS = {"incident_announce": INCIDENT, "incident_check": INCIDENT}
 ANSWERS = {"lookup_caller": {"building_id": 3, "apartment": 15, "address": "ул. Ленина, д. 10"},
            "buildings_for_apartment": {"items": VARS["items"]},
            "register_request": {"number": 1234, "due_local": DUE, "status": "new"},
@@ -39,7 +41,7 @@ ANSWERS = {"lookup_caller": {"building_id": 3, "apartment": 15, "address": "ул
 
 
 def twiml_for(node_id: str) -> str:
-    actions, state = _run(FLOW, State(vars=MappingProxyType(dict(VARS))), node_id, [])
+    actions, state = _run(FLOW, State(vars=MappingProxyType({**VARS, **NODE_VARS.get(node_id, {})})), node_id, [])
     out, _ = resolve(FLOW, actions, state, invoke=lambda a: (True, ANSWERS[a.op]),
                      dispatchers="sip:dispatchers@pbx.example")
     return render(out, PROMPTS, URLS)
@@ -114,3 +116,14 @@ def test_a_gather_of_several_digits_waits_the_longer_of_its_timeouts():
     root = ET.fromstring(render([Gather(4, 2.5, "#", 3.0), Hangup("x")], PROMPTS, URLS))
     g = root.find("Gather")
     assert (g.get("numDigits"), g.get("timeout"), g.get("finishOnKey")) == ("4", "3", "#")
+
+
+def test_a_known_incident_is_announced_with_its_eta_and_the_caller_may_still_press_1():
+    root = ET.fromstring(twiml_for("incident_announce"))
+    gather = root.find("Gather")
+    assert gather is not None and gather.get("numDigits") == "1"
+    said = " ".join(c.text for c in gather if c.tag == "Say")
+    assert said.startswith("По вашему дому известно об отключении воды, бригада работает. Ориентировочное время")
+    assert said.endswith("нажмите 1. Диспетчер — 0.")
+    plays = [c.text.rsplit("/prompts/", 1)[1] for c in gather if c.tag == "Play"]
+    assert plays == ["digits/18.wav", "digits/oclock.wav", "digits/20.wav", "digits/6.wav", "digits/mon-10.wav"]
