@@ -58,15 +58,10 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from . import jobs
     from .bootstrap import bootstrap
 
-    from .plugins import call_all
-
     container = bootstrap(settings)
-    jobs.set_container(container)
-    call_all("worker", container)
-    periodic = [task for tasks in call_all("periodic", container) for task in tasks]
+    periodic = wire_worker(container)
     stop = threading.Event()
     relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every, periodic), name="outbox-relay",
                              daemon=True)
@@ -80,6 +75,19 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
         relay.join(timeout=5)
         connection.close()
         container.dispose()
+
+
+def wire_worker(container) -> list:
+    """Everything a worker process subscribes, in one place: the journal's own handlers, then the plugins'.
+    Returns the plugins' periodic tasks."""
+    from . import jobs
+    from .plugins import call_all
+    from .service import incidents
+
+    jobs.set_container(container)
+    incidents.subscribe()  # known-incident detection after each registration
+    call_all("worker", container)
+    return [task for tasks in call_all("periodic", container) for task in tasks]
 
 
 def relay_loop(container, stop: threading.Event, every: float, periodic: list | None = None) -> None:

@@ -32,3 +32,18 @@ def test_the_relay_loop_republishes_a_stale_unpublished_event_and_stops_when_tol
     assert not loop.is_alive()
     assert stale in container.publisher.published
     assert fresh not in container.publisher.published  # younger than the relay's grace period
+
+
+def test_a_worker_subscribes_the_journals_and_every_packages_handlers(container, monkeypatch):
+    from journal_api import jobs
+    from journal_api.serve import wire_worker
+    from journal_api.service.incidents import on_registered
+    from transcription.pipeline import on_recording_stored
+
+    monkeypatch.setattr(jobs, "_HANDLERS", {})  # this process's other tests keep their own subscriptions
+    monkeypatch.setattr(jobs, "_container", None)
+    periodic = wire_worker(container)
+    assert on_registered in jobs.handlers_for("request.registered")  # known incidents
+    assert on_recording_stored in jobs.handlers_for("recording.stored")  # transcription
+    assert len(jobs.handlers_for("request.registered")) >= 2  # and the notifier's SMS to the resident
+    assert all(period > 0 and callable(task) for period, task in periodic)
