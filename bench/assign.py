@@ -19,9 +19,9 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 
+import benchdb
 from journal_api.bootstrap import bootstrap
 from journal_api.config import load_settings
 from journal_api.domain import schedule as sch
@@ -29,7 +29,6 @@ from journal_api.domain.events import Actor
 from journal_api.domain.request import Request
 from journal_api.service.uow import MemoryPublisher
 from journal_api.storage import tables as t
-from journal_api.storage.migrate import upgrade
 
 HERE = Path(__file__).resolve().parent
 P95_TARGET_MS = 20.0
@@ -55,19 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def recreate(args) -> str:
-    admin = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}"')
-    url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + args.db
-    upgrade(url)
-    return url
+    return benchdb.recreate(args.pg_admin_url, args.db)
 
 
 def drop(args) -> None:
-    admin = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+    benchdb.drop(args.pg_admin_url, args.db)
 
 
 def fill(c, args, rnd: random.Random) -> int:

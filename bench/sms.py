@@ -31,20 +31,19 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
 import requests
 import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "notifier"))  # the Kannel runner the tests use
 
+import benchdb  # noqa: E402
 from journal_api.bootstrap import bootstrap  # noqa: E402
 from journal_api.config import load_settings  # noqa: E402
 from journal_api.domain.events import Actor  # noqa: E402
 from journal_api.service.escalation import EscalationService  # noqa: E402
 from journal_api.service.uow import MemoryPublisher  # noqa: E402
 from journal_api.storage import tables as t  # noqa: E402
-from journal_api.storage.migrate import upgrade  # noqa: E402
 from journal_api.storage.tables_messages import messages, sms_wakeups  # noqa: E402
 from notifier.outbox import NewMessage  # noqa: E402
 from notifier.scheduler import Scheduler  # noqa: E402
@@ -75,19 +74,11 @@ def parse_args(argv=None):
 
 
 def recreate(args) -> str:
-    admin = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}"')
-    url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + args.db
-    upgrade(url)
-    return url
+    return benchdb.recreate(args.pg_admin_url, args.db)
 
 
 def drop(args) -> None:
-    admin = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+    benchdb.drop(args.pg_admin_url, args.db)
 
 
 class Sink:
