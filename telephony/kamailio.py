@@ -8,6 +8,9 @@
   member's ``sip_account``, password = :func:`staff_password` (derived from the secret key; ``hotline sip
   password``). An INVITE to ``dispatchers`` rings every registered dispatcher at once; to any other registered
   account, that account.
+- Disabled staff: :func:`refresh_dbtext` rewrites the table when the staff records change (db_text reloads a
+  table whose file changed) and the supervisor drops the removed accounts' registrations through ``ctl``
+  (``kamcmd ul.rm``), so a disabled member can neither register again nor be rung (telephony/staff_calls.py).
 - ``uac`` registers the hotline at an external SIP trunk when ``[sip] trunk_registrar`` is set.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 MODULES_DIR = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity", "dispatcher", "usrloc",
-           "registrar", "auth", "db_text", "auth_db", "uac", "kex", "corex"]
+           "registrar", "auth", "db_text", "auth_db", "uac", "kex", "corex", "ctl"]
 
 
 def staff_password(secret_key: str, org_id: int, sip_account: str) -> str:
@@ -28,11 +31,46 @@ def staff_password(secret_key: str, org_id: int, sip_account: str) -> str:
 def write_dbtext(directory: Path, accounts: list[dict]) -> None:
     """``accounts``: [{"username", "password"}]. db_text files: a header of typed columns, then rows."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "version").write_text("table_name(string) table_version(int)\nsubscriber:7\nuacreg:5\n")
+    _write_atomic(directory / "version","table_name(string) table_version(int)\nsubscriber:7\nuacreg:5\n")
     rows = [f"{i}:{_esc(a['username'])}:*:{_esc(a['password'])}::" for i, a in enumerate(accounts, 1)]
-    (directory / "subscriber").write_text(
+    _write_atomic(directory / "subscriber",
         "id(int,auto) username(string) domain(string) password(string) ha1(string,null) ha1b(string,null)\n"
         + "".join(row + "\n" for row in rows))
+
+
+def refresh_dbtext(directory: Path, accounts: list[dict]) -> list[str]:
+    """Rewrite the credentials table if ``accounts`` changed; return the usernames that were removed (or whose
+    password changed), whose registrations must be dropped."""
+    old = read_dbtext(directory)
+    new = {a["username"]: a["password"] for a in accounts}
+    if old == new:
+        return []
+    write_dbtext(directory, accounts)
+    return sorted(u for u, pw in old.items() if new.get(u) != pw)
+
+
+def read_dbtext(directory: Path) -> dict[str, str]:
+    try:
+        lines = (directory / "subscriber").read_text().splitlines()[1:]
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in lines:
+        fields = [f.replace("\x00", ":").replace("\\\\", "\\")
+                  for f in line.replace("\\:", "\x00").split(":")]
+        if len(fields) >= 4:
+            out[fields[1]] = fields[3]
+    return out
+
+
+def ctl_socket(dbtext_dir: Path) -> Path:
+    return dbtext_dir.parent / "kamailio.ctl"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)  # db_text must never read a half-written table
 
 
 def _esc(value: str) -> str:
@@ -75,6 +113,8 @@ modparam("dispatcher", "ds_ping_from", "sip:probe@{listen_host}")
 modparam("dispatcher", "flags", 2)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
+modparam("db_text", "db_mode", 1)  # re-read a table whose file changed: disabled staff are refused at once
+modparam("ctl", "binrpc", "unix:{ctl_socket(dbtext_dir)}")
 modparam("auth_db", "db_url", "text://{dbtext_dir}")
 modparam("auth_db", "calculate_ha1", 1)
 modparam("auth_db", "password_column", "password")

@@ -25,6 +25,7 @@ from .netutil import free_port, free_udp_range, sip_options
 log = logging.getLogger("telephony.supervisor")
 RTP_PORTS = 40  # per worker: 4 calls + a transfer leg, RTP and RTCP each, with room
 QUICK_FAILURES = 5
+ACCOUNTS_REFRESH_S = 3.0
 
 
 @dataclass
@@ -107,11 +108,22 @@ class Supervisor:
                                     .where(t.staff.c.active.is_(True), t.staff.c.sip_account.is_not(None))).all()
         except Exception as exc:
             log.warning("staff softphones not loaded (%s); the hotline runs without them", exc)
+            self.accounts_loaded = False
             return [], []
+        self.accounts_loaded = True
         accounts = [{"username": r.sip_account,
                      "password": kamailio.staff_password(self.settings.secret_key, r.org_id, r.sip_account)}
                     for r in rows]
         return accounts, sorted({r.sip_account for r in rows if r.role == "dispatcher"})
+
+    def refresh_accounts(self) -> None:
+        """Disabled staff (or a changed sip_account) lose their softphone within seconds (telephony/staff_calls.py)."""
+        accounts, _ = self.staff_accounts()
+        if not self.accounts_loaded:  # the database is down: keep the table as it is
+            return
+        for username in kamailio.refresh_dbtext(self.run_dir / "dbtext", accounts):
+            subprocess.run(["kamcmd", "-s", f"unix:{kamailio.ctl_socket(self.run_dir / 'dbtext')}", "ul.rm",
+                            "location", username], capture_output=True, timeout=5)
 
     @property
     def container(self):
@@ -194,6 +206,9 @@ class Supervisor:
                 slot.quick_failures = 0
             slot.restarts += 1
             self.spawn(slot)
+        if self.kam is not None and time.monotonic() >= getattr(self, "_next_refresh", 0.0):
+            self._next_refresh = time.monotonic() + ACCOUNTS_REFRESH_S
+            self.refresh_accounts()
         if self.kam is not None and self.kam.poll() is not None:
             log.warning("Kamailio exited with %s; restarting it (its log: %s)", self.kam.returncode,
                         self.run_dir / "kamailio.log")

@@ -1,0 +1,96 @@
+"""Staff softphones at Kamailio: a pjsua2 account that registers with a staff member's digest credentials.
+
+``python -m telephony.staff_calls register sip:HOST:PORT USER PASSWORD`` registers once and prints one JSON line
+``{"code": 200, "reason": "OK"}`` (or the final failure, e.g. 401/403), then unregisters. The engineer uses it to
+check a softphone's credentials (``hotline sip-password STAFF_ID``); the tests use it as the staff softphone.
+
+Disabled staff (decided here, see docs/telephony.md): the credentials table is regenerated from the staff records
+by the supervisor every few seconds (:func:`telephony.kamailio.refresh_dbtext`); an account that disappears from
+it is also removed from Kamailio's location table (``kamcmd ul.rm``), so a disabled member can neither register
+again nor be rung through an old registration. Checking the database at request time from Kamailio would need a
+second database driver in Kamailio; the table is small and a few seconds of delay is acceptable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+REGISTER_TIMEOUT_S = 8.0
+
+
+def register(registrar: str, username: str, password: str, *, port: int = 0, timeout: float = REGISTER_TIMEOUT_S,
+             host: str = "127.0.0.1", stay: float = 0.0) -> dict:
+    """Register ``username`` at ``registrar`` (``sip:host:port``); return the final code and reason. With
+    ``stay``, a successful registration is kept that many seconds (printed at once) before it is removed."""
+    import pjsua2 as pj
+
+    result: dict = {}
+
+    class Account(pj.Account):
+        def onRegState(self, prm):
+            if prm.code >= 200 and "code" not in result:
+                result.update(code=int(prm.code), reason=str(prm.reason))
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 0
+    cfg.logConfig.consoleLevel = 0
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.port, tcfg.boundAddress = port, host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    domain = registrar.split(":", 1)[1]
+    acc_cfg = pj.AccountConfig()
+    acc_cfg.idUri = f"sip:{username}@{domain}"
+    acc_cfg.regConfig.registrarUri = registrar
+    acc_cfg.regConfig.retryIntervalSec = 0  # one attempt: the caller wants the answer, not a retry loop
+    acc_cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
+    acc = Account()
+    acc.create(acc_cfg)
+    end = time.monotonic() + timeout
+    while "code" not in result and time.monotonic() < end:
+        ep.libHandleEvents(20)
+    if not result:
+        result.update(code=408, reason="no answer")
+    try:
+        if result["code"] == 200:
+            if stay:
+                print(json.dumps(result), flush=True)
+                end = time.monotonic() + stay
+                while time.monotonic() < end:
+                    ep.libHandleEvents(50)
+            acc.setRegistration(False)
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                ep.libHandleEvents(20)
+    finally:
+        acc.shutdown()
+        del acc
+        ep.libDestroy()
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="telephony.staff_calls")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    reg = sub.add_parser("register", help="register a staff softphone once and print the answer as JSON")
+    reg.add_argument("registrar")
+    reg.add_argument("username")
+    reg.add_argument("password")
+    reg.add_argument("--timeout", type=float, default=REGISTER_TIMEOUT_S)
+    reg.add_argument("--stay", type=float, default=0.0, help="keep the registration this many seconds")
+    args = parser.parse_args(argv)
+    result = register(args.registrar, args.username, args.password, timeout=args.timeout, stay=args.stay)
+    if not (args.stay and result["code"] == 200):
+        print(json.dumps(result), flush=True)
+    return 0 if result["code"] == 200 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

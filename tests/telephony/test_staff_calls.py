@@ -1,0 +1,58 @@
+"""Staff softphones at Kamailio (issue 8 §1): a staff member registers with the digest credentials of his staff
+record (`hotline sip-password`); wrong credentials are refused; a disabled member loses his softphone within
+seconds: he cannot register again and his current registration is dropped."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from sip_support import PY, ROOT, wait_for
+from journal_api.domain.events import Actor
+from telephony.kamailio import ctl_socket
+
+SYSTEM = Actor.system("test")
+
+
+def credentials(hotline, staff_id: int) -> tuple[str, str]:
+    out = subprocess.run([PY, "-m", "journal_api.cli", "sip-password", str(staff_id)], env=hotline.env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    return out[0], out[1]
+
+
+def register(hotline, user: str, password: str) -> int:
+    proc = subprocess.run([PY, "-m", "telephony.staff_calls", "register", f"sip:127.0.0.1:{hotline.port}", user,
+                           password], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    return json.loads(proc.stdout.strip().splitlines()[-1])["code"]
+
+
+def registered(hotline, user: str) -> bool:
+    sock = ctl_socket(next((hotline.data_dir / "run").glob("sip-*")) / "dbtext")
+    out = subprocess.run(["kamcmd", "-s", f"unix:{sock}", "ul.lookup", "location", user], capture_output=True,
+                         text=True, timeout=10)
+    return "Contact" in out.stdout or "Address" in out.stdout
+
+
+def test_a_staff_softphone_registers_with_its_record_credentials_and_a_disabled_member_is_locked_out(
+        hotline_factory, org, technician, container):
+    hotline = hotline_factory(workers=2)  # Kamailio in front: the registrar
+    user, password = credentials(hotline, technician.id)
+    assert user == "ivanov"
+    assert register(hotline, user, password) == 200
+    assert register(hotline, user, password[::-1]) in (401, 403)
+    assert register(hotline, "petrov", password) in (401, 403)
+
+    kept = subprocess.Popen([PY, "-m", "telephony.staff_calls", "register", f"sip:127.0.0.1:{hotline.port}", user,
+                             password, "--stay", "30"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("{"):  # pjlib says hello on stdout first
+            line = kept.stdout.readline()
+            assert line, "the softphone exited"
+        assert json.loads(line)["code"] == 200
+        assert registered(hotline, user)
+        container.registry.update_staff(org.id, SYSTEM, technician.id, {"active": False})
+        wait_for(lambda: not registered(hotline, user), 15, message="the disabled member's registration dropped")
+        assert register(hotline, user, password) in (401, 403)
+    finally:
+        kept.terminate()
+        kept.wait(10)
