@@ -140,12 +140,21 @@ request_route {{
     }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
     if ($rU == "dispatchers") {{ route(DISPATCHERS); exit; }}
+    if ($rU == "dispatch") {{ route(STAFF); }}
     if ($rU != $null && lookup("location")) {{ t_relay(); exit; }}
     if (!ds_select_dst("1", "4")) {{ route(BUSY); exit; }}
     record_route();  # in-dialog requests come back through here (SIPp and some trunks ignore the Contact)
     t_on_failure("NEXT_WORKER");
     if (!t_relay()) sl_reply_error();
     exit;
+}}
+
+# A staff member dialling "dispatch": digest auth with his softphone's credentials, the From user must be the
+# authenticated account (the worker identifies him by it), then on to a worker like any call.
+route[STAFF] {{
+    if (!proxy_authorize("$fd", "subscriber")) {{ proxy_challenge("$fd", "0"); exit; }}
+    if ($au != $fU) {{ sl_send_reply("403", "From is not the authenticated account"); exit; }}
+    consume_credentials();
 }}
 
 route[DISPATCHERS] {{

@@ -76,6 +76,72 @@ def register(registrar: str, username: str, password: str, *, port: int = 0, tim
     return result
 
 
+def call(target: str, username: str, password: str, *, hold: float = 3.0, timeout: float = 15.0,
+         host: str = "127.0.0.1") -> dict:
+    """Call ``target`` (e.g. ``sip:dispatch@host:port``) as ``username`` with his digest credentials (answering a
+    challenge), stay ``hold`` seconds once answered, hang up; return the final code and whether it was answered."""
+    import pjsua2 as pj
+
+    state: dict = {"answered": False, "code": None}
+
+    ep = _endpoint(pj, host)
+    domain = target.split("@", 1)[1]
+    acc_cfg = pj.AccountConfig()
+    acc_cfg.idUri = f"sip:{username}@{domain.split(':')[0]}"
+    acc_cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
+    acc = pj.Account()
+    acc.create(acc_cfg)
+
+    class Call(pj.Call):
+        def onCallState(self, prm):
+            info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not state["answered"]:
+                state.update(answered=True, answered_at=time.monotonic())
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                state.update(code=int(info.lastStatusCode), ended=True)
+
+    the_call = Call(acc)
+    the_call.makeCall(target, pj.CallOpParam(True))
+    end = time.monotonic() + timeout
+    while not state.get("ended") and time.monotonic() < end:
+        ep.libHandleEvents(20)
+        if state["answered"] and time.monotonic() - state["answered_at"] >= hold:
+            try:
+                the_call.hangup(pj.CallOpParam(True))
+            except pj.Error:
+                pass
+            state["answered_at"] = float("inf")
+    if not state.get("ended"):
+        ep.hangupAllCalls()
+        for _ in range(50):
+            ep.libHandleEvents(20)
+    result = {"answered": state["answered"], "code": state["code"]}
+    del the_call
+    acc.shutdown()
+    del acc
+    ep.libDestroy()
+    return result
+
+
+def _endpoint(pj, host: str):
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 0
+    cfg.logConfig.consoleLevel = 0
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.boundAddress = host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    for codec in ep.codecEnum2():  # PCMU, as the workers
+        ep.codecSetPriority(codec.codecId, 255 if codec.codecId.startswith("PCMU") else 0)
+    return ep
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="telephony.staff_calls")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -85,7 +151,16 @@ def main(argv=None) -> int:
     reg.add_argument("password")
     reg.add_argument("--timeout", type=float, default=REGISTER_TIMEOUT_S)
     reg.add_argument("--stay", type=float, default=0.0, help="keep the registration this many seconds")
+    dial = sub.add_parser("call", help="call sip:dispatch@HOST:PORT as a staff member; print the outcome as JSON")
+    dial.add_argument("target")
+    dial.add_argument("username")
+    dial.add_argument("password")
+    dial.add_argument("--hold", type=float, default=3.0, help="seconds to stay once answered")
     args = parser.parse_args(argv)
+    if args.cmd == "call":
+        result = call(args.target, args.username, args.password, hold=args.hold)
+        print(json.dumps(result), flush=True)
+        return 0 if result["answered"] else 1
     result = register(args.registrar, args.username, args.password, timeout=args.timeout, stay=args.stay)
     if not (args.stay and result["code"] == 200):
         print(json.dumps(result), flush=True)

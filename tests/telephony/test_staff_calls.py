@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from sip_support import PY, ROOT, wait_for
+from sip_support import PY, ROOT, call_rows, wait_for
 from journal_api.domain.events import Actor
 from telephony.kamailio import ctl_socket
 
@@ -56,3 +56,22 @@ def test_a_staff_softphone_registers_with_its_record_credentials_and_a_disabled_
     finally:
         kept.terminate()
         kept.wait(10)
+
+
+def dial_dispatch(hotline, user: str, password: str) -> dict:
+    proc = subprocess.run([PY, "-m", "telephony.staff_calls", "call", f"sip:dispatch@127.0.0.1:{hotline.port}", user,
+                           password, "--hold", "2"], cwd=ROOT, capture_output=True, text=True, timeout=40)
+    return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+
+
+def test_dialling_dispatch_needs_the_technicians_credentials_and_reaches_a_worker_as_him(
+        hotline_factory, org, technician, container):
+    hotline = hotline_factory(workers=2)
+    user, password = credentials(hotline, technician.id)
+    refused = dial_dispatch(hotline, user, password[::-1])
+    assert not refused["answered"] and refused["code"] in (401, 403, 407)
+    assert not call_rows(container.engine)  # wrong credentials never reach a worker
+    answered = dial_dispatch(hotline, user, password)
+    assert answered["answered"], hotline.logs()
+    (row,) = wait_for(lambda: [r for r in call_rows(container.engine) if r["ended_at"]], 20, message="the call")
+    assert row["from_number"] == "ivanov"  # identified by his authenticated SIP account
