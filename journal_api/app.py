@@ -2,9 +2,20 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from .bootstrap import Container, bootstrap
 from .config import Settings
+
+
+class _ConsoleOnlySessions(SecureCookieSessionInterface):
+    """Only the console uses the cookie session; the API authenticates with tokens. An /api/ request gets Flask's
+    null session (empty, refuses writes): no cookie parsing or signing serializer per call, nothing to save."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def create_app(container: Container | None = None, settings: Settings | None = None) -> Flask:
@@ -13,6 +24,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.config.update(SECRET_KEY=container.settings.secret_key, JSON_SORT_KEYS=False,
                       MAX_CONTENT_LENGTH=container.settings.max_upload_bytes + 1024 * 1024)
     app.json.ensure_ascii = False
+    app.session_interface = _ConsoleOnlySessions()
     app.extensions["hotline"] = container
 
     from .api import create_blueprint

@@ -187,9 +187,10 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, roles=ALL_R
                 return result
             if result is None:
                 return "", 204
-            if out is not None:
+            if out is not None:  # pydantic writes the JSON itself (compact, UTF-8, as jsonify would): one pass
                 adapter = _adapter(out)
-                result = adapter.dump_python(adapter.validate_python(result), mode="json")
+                return Response(adapter.dump_json(adapter.validate_python(result)) + b"\n", status,
+                                mimetype="application/json")
             return jsonify(result), status
 
         bp.add_url_rule(flask_path, endpoint=fn.__name__, view_func=view, methods=[method])
