@@ -31,6 +31,7 @@ class Session:
         self.worker, self.call, self.info = worker, call, info
         self.key = info["call_uuid"]
         self.flow_state = None
+        self.flow = worker.flow_for(info)  # the resident flow, or the staff flow for "dispatch"
         self.pending: list = []
         self.current = None  # (action, data dict)
         self.digits: list[str] = []  # every digit received, for the journal
@@ -58,7 +59,7 @@ class Session:
         spool.write_json(self.manifest_path, self.manifest)
 
     def feed(self, event) -> None:
-        actions, self.flow_state = self.worker.step(self.flow_state, event)
+        actions, self.flow_state = self.worker.step(self.flow_state, event, self.flow)
         log.info("call %s: %s -> %s", self.key[:8], event, actions)
         flow_vars = getattr(self.flow_state, "vars", None) or {}
         kept = {k: flow_vars.get(k) for k in REQUEST_VARS if flow_vars.get(k) is not None}

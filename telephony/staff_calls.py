@@ -17,6 +17,8 @@ import json
 import time
 
 REGISTER_TIMEOUT_S = 8.0
+STAFF_NUMBER = "dispatch"  # what a technician dials (Kamailio authenticates him first)
+STAFF_FLOW = "staff"  # ivr_flows/flows/staff.yaml
 
 
 def register(registrar: str, username: str, password: str, *, port: int = 0, timeout: float = REGISTER_TIMEOUT_S,
@@ -77,7 +79,7 @@ def register(registrar: str, username: str, password: str, *, port: int = 0, tim
 
 
 def call(target: str, username: str, password: str, *, hold: float = 3.0, timeout: float = 15.0,
-         host: str = "127.0.0.1") -> dict:
+         host: str = "127.0.0.1", play: str | None = None, play_at: float = 0.0) -> dict:
     """Call ``target`` (e.g. ``sip:dispatch@host:port``) as ``username`` with his digest credentials (answering a
     challenge), stay ``hold`` seconds once answered, hang up; return the final code and whether it was answered."""
     import pjsua2 as pj
@@ -102,9 +104,14 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
 
     the_call = Call(acc)
     the_call.makeCall(target, pj.CallOpParam(True))
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout + hold
+    player = None
     while not state.get("ended") and time.monotonic() < end:
         ep.libHandleEvents(20)
+        if play and player is None and state["answered"] and time.monotonic() - state["answered_at"] >= play_at:
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(play, pj.PJMEDIA_FILE_NO_LOOP)
+            player.startTransmit(the_call.getAudioMedia(-1))
         if state["answered"] and time.monotonic() - state["answered_at"] >= hold:
             try:
                 the_call.hangup(pj.CallOpParam(True))
@@ -116,7 +123,7 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
         for _ in range(50):
             ep.libHandleEvents(20)
     result = {"answered": state["answered"], "code": state["code"]}
-    del the_call
+    del player, the_call
     acc.shutdown()
     del acc
     ep.libDestroy()
@@ -142,6 +149,31 @@ def _endpoint(pj, host: str):
     return ep
 
 
+def open_staff_call(journal, info: dict) -> dict:
+    """The journal side of a "dispatch" call (runs on the worker's journal thread): the authenticated SIP account
+    (the From user, checked by Kamailio) -> the active staff member; the call is logged in his organisation under
+    his phone number, so a voice message gets a callback task like any call. An unknown account (deleted since
+    Kamailio loaded it) is logged as dialled, under the account name."""
+    import sqlalchemy as sa
+
+    from journal_api.storage import tables as t
+
+    from .journal import utcnow
+
+    account = info["from_number"]
+    with journal.container.engine.connect() as conn:
+        row = conn.execute(sa.select(t.staff.c.org_id, t.staff.c.phone)
+                           .where(t.staff.c.sip_account == account, t.staff.c.active.is_(True))
+                           .order_by(t.staff.c.id)).first()
+    if row is None:
+        return journal.open_call(info)
+    call_id = journal.calls.open_call(org_id=row.org_id, sip_call_id=info["sip_call_id"], call_uuid=info["call_uuid"],
+                                      from_number=row.phone or account, to_number=info["to_number"],
+                                      arrived_at=info["arrived_at"], worker=journal.worker)
+    journal.calls.answered(call_id, utcnow())
+    return {"ok": True, "org_id": row.org_id, "call_id": call_id}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="telephony.staff_calls")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -156,9 +188,12 @@ def main(argv=None) -> int:
     dial.add_argument("username")
     dial.add_argument("password")
     dial.add_argument("--hold", type=float, default=3.0, help="seconds to stay once answered")
+    dial.add_argument("--play", help="a WAV file to speak into the call")
+    dial.add_argument("--play-at", type=float, default=0.0, help="seconds after the answer")
     args = parser.parse_args(argv)
     if args.cmd == "call":
-        result = call(args.target, args.username, args.password, hold=args.hold)
+        result = call(args.target, args.username, args.password, hold=args.hold, play=args.play,
+                      play_at=args.play_at)
         print(json.dumps(result), flush=True)
         return 0 if result["answered"] else 1
     result = register(args.registrar, args.username, args.password, timeout=args.timeout, stay=args.stay)

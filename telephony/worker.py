@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 import pjsua2 as pj
 
@@ -26,6 +27,7 @@ from . import endpoint as ep_mod
 from .journal import Journal, caller_phone, dialled_number
 from .session import Session, new_call_uuid
 from .settings import SipSettings
+from .staff_calls import STAFF_FLOW, STAFF_NUMBER, open_staff_call
 
 log = logging.getLogger("telephony.worker")
 REPLAY_EVERY_S = 10.0
@@ -61,20 +63,27 @@ class Worker:
         from ivr_flows.settings import load_ivr_settings
 
         self._step = step
+        ivr = load_ivr_settings()
         if self._flow is None:
-            ivr = load_ivr_settings()
             self._flow = load_flow(ivr.flow, params=ivr.flow_params())
+        # Staff dialling "dispatch" (authenticated by Kamailio) get the staff flow (telephony/staff_calls.py).
+        self._staff_flow = load_flow(STAFF_FLOW, params=ivr.flow_params())
         if self._prompt_path is None:
             self._prompt_path = catalogue_for(self.settings).path
 
-    def step(self, state, event):
-        return self._step(self._flow, state, event)
+    def step(self, state, event, flow=None):
+        return self._step(flow or self._flow, state, event)
+
+    def flow_for(self, details: dict):
+        return self._staff_flow if details.get("to_number") == STAFF_NUMBER else self._flow
 
     def prompt_path(self, prompt_id: str):
         return self._prompt_path(prompt_id)
 
     def resolve_target(self, target: str) -> str:
         if target == "dispatchers":
+            if not self.sip.dispatcher_uri and self.sip.workers > 1:  # every dispatcher registered at Kamailio
+                return f"sip:dispatchers@{self.sip.host}:{self.settings.sip_port}"
             return self.sip.dispatcher_uri
         return target
 
@@ -197,7 +206,10 @@ class Worker:
         self.calls[key] = call
         self.sessions[key] = Session(self, call, details)
         call.answer(ep_mod.call_param(200))
-        self.journal.submit(key, "open", self.journal.open_call,
+        opener = self.journal.open_call
+        if details["to_number"] == STAFF_NUMBER:
+            opener = partial(open_staff_call, self.journal)  # Kamailio authenticated him: From = his account
+        self.journal.submit(key, "open", opener,
                             {**details, "arrived_at": datetime.fromisoformat(details["arrived_at"])})
 
     def on_state(self, key: str, state: int, code: int, reason: str) -> None:

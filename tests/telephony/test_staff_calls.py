@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from sip_support import PY, ROOT, call_rows, wait_for
+from sip_support import PY, ROOT, call_rows, stored_call, wait_for
 from journal_api.domain.events import Actor
 from telephony.kamailio import ctl_socket
 
@@ -58,9 +58,9 @@ def test_a_staff_softphone_registers_with_its_record_credentials_and_a_disabled_
         kept.wait(10)
 
 
-def dial_dispatch(hotline, user: str, password: str) -> dict:
+def dial_dispatch(hotline, user: str, password: str, hold: float = 2, *extra) -> dict:
     proc = subprocess.run([PY, "-m", "telephony.staff_calls", "call", f"sip:dispatch@127.0.0.1:{hotline.port}", user,
-                           password, "--hold", "2"], cwd=ROOT, capture_output=True, text=True, timeout=40)
+                           password, "--hold", str(hold), *map(str, extra)], cwd=ROOT, capture_output=True, text=True, timeout=40)
     return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
 
 
@@ -74,4 +74,17 @@ def test_dialling_dispatch_needs_the_technicians_credentials_and_reaches_a_worke
     answered = dial_dispatch(hotline, user, password)
     assert answered["answered"], hotline.logs()
     (row,) = wait_for(lambda: [r for r in call_rows(container.engine) if r["ended_at"]], 20, message="the call")
-    assert row["from_number"] == "ivanov"  # identified by his authenticated SIP account
+    assert row["from_number"] == technician.phone  # his authenticated SIP account -> his staff record
+
+
+def test_a_technician_nobody_answers_leaves_a_voice_message_with_a_callback_task(
+        hotline_factory, org, technician, container, speech):
+    hotline = hotline_factory(workers=2)  # no dispatcher registered: Kamailio answers the transfer leg 480
+    user, password = credentials(hotline, technician.id)
+    outcome = dial_dispatch(hotline, user, password, 20, "--play", speech, "--play-at", 7)
+    assert outcome["answered"], hotline.logs()
+    row = stored_call(container, kinds=("call", "voicemail"), timeout=25)[0]
+    assert row["from_number"] == technician.phone and row["to_number"] == "dispatch"
+    assert row["ivr_path"][:2] == ["to_dispatcher", "voicemail_record"], row["ivr_path"]
+    assert "main_menu" not in row["ivr_path"]  # the staff flow, not the residents' menu
+    assert row["callback_reason"] == "voicemail" and row["callback_due_at"] is not None
