@@ -65,6 +65,18 @@ def _sent(container) -> int:
                             .where(messages.c.status == "sent")).scalar()
 
 
+def _unsent(container) -> list:
+    with container.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(
+            sa.select(messages.c.id, messages.c.status, messages.c.attempts, messages.c.last_error)
+            .where(messages.c.status != "sent").order_by(messages.c.id))]
+
+
+def _tails(tmp_path, lines: int = 5) -> dict:
+    return {log.name: log.read_text(errors="replace").splitlines()[-lines:]
+            for log in sorted(tmp_path.glob("worker*.log"))}
+
+
 def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container, org, settings, sms_settings,
                                                                       tmp_path):
     from redis import Redis
@@ -100,7 +112,11 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
                     workers.append(_worker(settings, redis.url, twilio, tmp_path / f"worker{len(workers) + 1}.log"))
                 return _sent(container) == total
 
-            wait_for(supervised_all_sent, timeout=90, step=0.2)
+            try:
+                wait_for(supervised_all_sent, timeout=90, step=0.2)
+            except AssertionError:  # say which rows are missing and why, and what the workers said last
+                raise AssertionError(f"not every message was sent: {_unsent(container)}; workers' last lines: "
+                                     f"{_tails(tmp_path)}") from None
             time.sleep(3.5)  # a lease more: nothing is sent again
         finally:
             for proc in workers:
