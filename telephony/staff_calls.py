@@ -79,7 +79,7 @@ def register(registrar: str, username: str, password: str, *, port: int = 0, tim
 
 
 def call(target: str, username: str, password: str, *, hold: float = 3.0, timeout: float = 15.0,
-         host: str = "127.0.0.1", play: str | None = None, play_at: float = 0.0) -> dict:
+         host: str = "127.0.0.1", play: str | None = None, play_at: float = 0.0, record: str | None = None) -> dict:
     """Call ``target`` (e.g. ``sip:dispatch@host:port``) as ``username`` with his digest credentials (answering a
     challenge), stay ``hold`` seconds once answered, hang up; return the final code and whether it was answered."""
     import pjsua2 as pj
@@ -105,9 +105,13 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
     the_call = Call(acc)
     the_call.makeCall(target, pj.CallOpParam(True))
     end = time.monotonic() + timeout + hold
-    player = None
+    player = recorder = None
     while not state.get("ended") and time.monotonic() < end:
         ep.libHandleEvents(20)
+        if record and recorder is None and state["answered"]:
+            recorder = pj.AudioMediaRecorder()
+            recorder.createRecorder(record)
+            the_call.getAudioMedia(-1).startTransmit(recorder)
         if play and player is None and state["answered"] and time.monotonic() - state["answered_at"] >= play_at:
             player = pj.AudioMediaPlayer()
             player.createPlayer(play, pj.PJMEDIA_FILE_NO_LOOP)
@@ -123,7 +127,71 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
         for _ in range(50):
             ep.libHandleEvents(20)
     result = {"answered": state["answered"], "code": state["code"]}
-    del player, the_call
+    del player, recorder, the_call
+    acc.shutdown()
+    del acc
+    ep.libDestroy()
+    return result
+
+
+def answer(registrar: str, username: str, password: str, *, play: str | None = None, record: str | None = None,
+           timeout: float = 30.0, host: str = "127.0.0.1") -> dict:
+    """A dispatcher's softphone: register, print ``{"registered": 200}``, answer the first call, speak ``play``
+    into it and record what it hears, until the far end hangs up (or ``timeout``)."""
+    import pjsua2 as pj
+
+    state: dict = {}
+    calls: list = []
+
+    class Call(pj.Call):
+        def onCallState(self, prm):
+            if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                state["ended"] = True
+
+        def onCallMediaState(self, prm):
+            if "media" in state:
+                return
+            audio = self.getAudioMedia(-1)
+            state["media"] = True
+            if record:
+                state["rec"] = pj.AudioMediaRecorder()
+                state["rec"].createRecorder(record)
+                audio.startTransmit(state["rec"])
+            if play:
+                state["player"] = pj.AudioMediaPlayer()
+                state["player"].createPlayer(play, pj.PJMEDIA_FILE_NO_LOOP)
+                state["player"].startTransmit(audio)
+
+    class Account(pj.Account):
+        def onRegState(self, prm):
+            if prm.code >= 200 and "reg" not in state:
+                state["reg"] = int(prm.code)
+                print(json.dumps({"registered": state["reg"]}), flush=True)
+
+        def onIncomingCall(self, prm):
+            incoming = Call(self, prm.callId)
+            calls.append(incoming)
+            reply = pj.CallOpParam(True)
+            reply.statusCode = 200
+            incoming.answer(reply)
+            state["answered"] = True
+
+    ep = _endpoint(pj, host)
+    acc_cfg = pj.AccountConfig()
+    acc_cfg.idUri = f"sip:{username}@{registrar.split(':', 1)[1]}"
+    acc_cfg.regConfig.registrarUri = registrar
+    acc_cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
+    acc = Account()
+    acc.create(acc_cfg)
+    end = time.monotonic() + timeout
+    while not state.get("ended") and time.monotonic() < end:
+        ep.libHandleEvents(20)
+    result = {"registered": state.get("reg"), "answered": bool(state.get("answered")), "ended": bool(state.get("ended"))}
+    state.clear()
+    ep.hangupAllCalls()
+    for _ in range(20):
+        ep.libHandleEvents(20)
+    calls.clear()
     acc.shutdown()
     del acc
     ep.libDestroy()
@@ -190,10 +258,23 @@ def main(argv=None) -> int:
     dial.add_argument("--hold", type=float, default=3.0, help="seconds to stay once answered")
     dial.add_argument("--play", help="a WAV file to speak into the call")
     dial.add_argument("--play-at", type=float, default=0.0, help="seconds after the answer")
+    dial.add_argument("--record", help="write what the staff member hears here")
+    desk = sub.add_parser("answer", help="a dispatcher's softphone: register, answer one call, print JSON")
+    desk.add_argument("registrar")
+    desk.add_argument("username")
+    desk.add_argument("password")
+    desk.add_argument("--play")
+    desk.add_argument("--record")
+    desk.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
+    if args.cmd == "answer":
+        result = answer(args.registrar, args.username, args.password, play=args.play, record=args.record,
+                        timeout=args.timeout)
+        print(json.dumps(result), flush=True)
+        return 0 if result["answered"] else 1
     if args.cmd == "call":
         result = call(args.target, args.username, args.password, hold=args.hold, play=args.play,
-                      play_at=args.play_at)
+                      play_at=args.play_at, record=args.record)
         print(json.dumps(result), flush=True)
         return 0 if result["answered"] else 1
     result = register(args.registrar, args.username, args.password, timeout=args.timeout, stay=args.stay)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import wave
 
-from sip_support import PY, ROOT, call_rows, stored_call, wait_for
+import numpy as np
+
+from sip_support import PY, ROOT, blob_path, call_rows, recording_rows, stored_call, wait_for
 from journal_api.domain.events import Actor
 from telephony.kamailio import ctl_socket
 
@@ -88,3 +91,81 @@ def test_a_technician_nobody_answers_leaves_a_voice_message_with_a_callback_task
     assert row["ivr_path"][:2] == ["to_dispatcher", "voicemail_record"], row["ivr_path"]
     assert "main_menu" not in row["ivr_path"]  # the staff flow, not the residents' menu
     assert row["callback_reason"] == "voicemail" and row["callback_due_at"] is not None
+
+
+def envelope(path) -> "np.ndarray":
+    """100 ms RMS frames: comparable across sample rates and codecs, deaf to jitter-buffer shifts."""
+    with wave.open(str(path)) as w:
+        rate, data = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    step = rate // 10
+    frames = data[: len(data) // step * step].reshape(-1, step)
+    return np.sqrt((frames ** 2).mean(axis=1))
+
+
+def likeness(heard, source) -> float:
+    """The best Pearson correlation of the source's envelope with an equally long stretch of what was heard, over
+    every lag (1.0: the same sound; the source may be cut by up to a third at either end)."""
+    a, b = envelope(heard), envelope(source)
+    best, cut = 0.0, len(b) // 3
+    for start in range(-cut, len(a) - len(b) + cut + 1):
+        lo, hi = max(0, start), min(len(a), start + len(b))
+        part, ref = a[lo:hi], b[lo - start: hi - start]
+        if len(part) >= len(b) - cut and part.std() and ref.std():
+            best = max(best, float(np.corrcoef(part, ref)[0, 1]))
+    return best
+
+
+def rhythm(path, pattern=(0.3, 0.2, 0.6, 0.4, 0.2, 0.3, 0.8, 0.2, 0.4, 0.6), rate: int = 8000) -> None:
+    """A 600 Hz tone switched on and off by ``pattern`` (seconds on, off, on, ...)."""
+    chunks = []
+    for i, seconds in enumerate(pattern):
+        t = np.arange(int(seconds * rate)) / rate
+        chunks.append(np.sin(2 * np.pi * 600 * t) * (8000 if i % 2 == 0 else 0))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.concatenate(chunks).astype("<i2").tobytes())
+
+
+def test_a_technician_is_bridged_to_the_dispatcher_on_duty_and_both_hear_each_other(
+        hotline_factory, org, technician, container, speech, tmp_path):
+    desk = container.registry.upsert_staff(org.id, SYSTEM, {
+        "full_name": "Петрова Анна Сергеевна", "role": "dispatcher", "phone": "+7 912 000-00-02",
+        "sip_account": "petrova"})
+    reply = tmp_path / "reply.wav"
+    rhythm(reply)  # her side: a tone in an irregular rhythm, unlike any speech
+    spoken = tmp_path / "spoken.wav"  # she starts speaking 1.5 s after she picked up
+    subprocess.run(["sox", str(reply), str(spoken), "pad", "1.5", "0"], check=True)
+    hotline = hotline_factory(workers=2)  # the dispatchers list is read at start
+    desk_user, desk_password = credentials(hotline, desk.id)
+    dispatcher = subprocess.Popen([PY, "-m", "telephony.staff_calls", "answer", f"sip:127.0.0.1:{hotline.port}",
+                                   desk_user, desk_password, "--play", spoken, "--record", tmp_path / "desk.wav",
+                                   "--timeout", "40"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("{"):
+            line = dispatcher.stdout.readline()
+            assert line, "the dispatcher's softphone exited"
+        assert json.loads(line) == {"registered": 200}
+        user, password = credentials(hotline, technician.id)
+        outcome = dial_dispatch(hotline, user, password, 16, "--play", speech, "--play-at", 9,  # after her reply
+                                "--record", tmp_path / "tech.wav")
+        assert outcome["answered"]
+        out, _ = dispatcher.communicate(timeout=20)
+    finally:
+        if dispatcher.poll() is None:
+            dispatcher.terminate()
+            dispatcher.wait(10)
+    result = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+    assert result["answered"] and result["ended"], hotline.logs()  # the technician's hang-up ended both legs
+    heard_by_tech, heard_by_desk = likeness(tmp_path / "tech.wav", reply), likeness(tmp_path / "desk.wav", speech)
+    assert heard_by_tech > 0.8, (heard_by_tech, likeness(tmp_path / "tech.wav", speech))
+    assert heard_by_desk > 0.6, (heard_by_desk, likeness(tmp_path / "desk.wav", reply))
+    assert likeness(tmp_path / "desk.wav", reply) < heard_by_desk - 0.2  # not an echo of her own side
+
+    row = stored_call(container, kinds=("call",), timeout=25)[0]
+    assert row["ivr_path"][-2:] == ["to_dispatcher", "transferred"] and row["from_number"] == technician.phone
+    (recording,) = recording_rows(container.engine, row["id"])
+    assert likeness(blob_path(container, recording), reply) > 0.6  # her side is in the call's recording...
+    assert likeness(blob_path(container, recording), speech) > 0.6  # ...and his
