@@ -145,6 +145,8 @@ class Session:
             self.end_record("hangup", notify=False)
         if self.bridged is not None:
             self.worker.hangup(self.bridged)
+        elif self.current and isinstance(self.current[0], A.Transfer):  # the other phone must stop ringing
+            self.worker.hangup(self.current[1]["call"])
         if self.call_rec is not None:
             self.call_rec.close(self.worker.bury)
         action = self.current[0] if self.current else None

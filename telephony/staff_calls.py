@@ -121,12 +121,12 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
                 the_call.hangup(pj.CallOpParam(True))
             except pj.Error:
                 pass
-            state["answered_at"] = float("inf")
+            state["answered_at"], state["hung_up_here"] = float("inf"), True
     if not state.get("ended"):
         ep.hangupAllCalls()
         for _ in range(50):
             ep.libHandleEvents(20)
-    result = {"answered": state["answered"], "code": state["code"]}
+    result = {"answered": state["answered"], "code": state["code"], "hung_up_here": bool(state.get("hung_up_here"))}
     del player, recorder, the_call
     acc.shutdown()
     del acc
@@ -135,9 +135,11 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
 
 
 def answer(registrar: str, username: str, password: str, *, play: str | None = None, record: str | None = None,
-           timeout: float = 30.0, host: str = "127.0.0.1") -> dict:
-    """A dispatcher's softphone: register, print ``{"registered": 200}``, answer the first call, speak ``play``
-    into it and record what it hears, until the far end hangs up (or ``timeout``)."""
+           timeout: float = 30.0, host: str = "127.0.0.1", ring: float = 0.0,
+           hangup_after: float | None = None) -> dict:
+    """A dispatcher's softphone: register, print ``{"registered": 200}``, answer the first call after ringing
+    ``ring`` seconds, speak ``play`` into it and record what it hears, until either side hangs up (she does
+    ``hangup_after`` seconds after answering) or ``timeout``."""
     import pjsua2 as pj
 
     state: dict = {}
@@ -171,10 +173,10 @@ def answer(registrar: str, username: str, password: str, *, play: str | None = N
         def onIncomingCall(self, prm):
             incoming = Call(self, prm.callId)
             calls.append(incoming)
-            reply = pj.CallOpParam(True)
-            reply.statusCode = 200
-            incoming.answer(reply)
-            state["answered"] = True
+            ringing = pj.CallOpParam(True)
+            ringing.statusCode = 180
+            incoming.answer(ringing)
+            state["rang_at"] = time.monotonic()
 
     ep = _endpoint(pj, host)
     acc_cfg = pj.AccountConfig()
@@ -186,7 +188,17 @@ def answer(registrar: str, username: str, password: str, *, play: str | None = N
     end = time.monotonic() + timeout
     while not state.get("ended") and time.monotonic() < end:
         ep.libHandleEvents(20)
-    result = {"registered": state.get("reg"), "answered": bool(state.get("answered")), "ended": bool(state.get("ended"))}
+        now = time.monotonic()
+        if calls and "answered" not in state and now >= state["rang_at"] + ring:
+            reply = pj.CallOpParam(True)
+            reply.statusCode = 200
+            calls[0].answer(reply)
+            state["answered"] = now
+        if hangup_after is not None and state.get("answered") and now >= state["answered"] + hangup_after:
+            calls[0].hangup(pj.CallOpParam(True))
+            hangup_after = None
+    result = {"registered": state.get("reg"), "rang": "rang_at" in state, "answered": "answered" in state,
+              "ended": bool(state.get("ended"))}
     state.clear()
     ep.hangupAllCalls()
     for _ in range(20):
@@ -266,10 +278,12 @@ def main(argv=None) -> int:
     desk.add_argument("--play")
     desk.add_argument("--record")
     desk.add_argument("--timeout", type=float, default=30.0)
+    desk.add_argument("--ring", type=float, default=0.0, help="seconds of ringing before she answers")
+    desk.add_argument("--hangup-after", type=float, help="she hangs up this many seconds after answering")
     args = parser.parse_args(argv)
     if args.cmd == "answer":
         result = answer(args.registrar, args.username, args.password, play=args.play, record=args.record,
-                        timeout=args.timeout)
+                        timeout=args.timeout, ring=args.ring, hangup_after=args.hangup_after)
         print(json.dumps(result), flush=True)
         return 0 if result["answered"] else 1
     if args.cmd == "call":

@@ -169,3 +169,47 @@ def test_a_technician_is_bridged_to_the_dispatcher_on_duty_and_both_hear_each_ot
     (recording,) = recording_rows(container.engine, row["id"])
     assert likeness(blob_path(container, recording), reply) > 0.6  # her side is in the call's recording...
     assert likeness(blob_path(container, recording), speech) > 0.6  # ...and his
+
+
+def start_desk(hotline, container, org, *args):
+    """Petrova, the dispatcher on duty, registered (her staff record must exist before the hotline starts)."""
+    desk = container.registry.list_staff(org.id, role="dispatcher")[0]
+    user, password = credentials(hotline, desk.id)
+    proc = subprocess.Popen([PY, "-m", "telephony.staff_calls", "answer", f"sip:127.0.0.1:{hotline.port}", user,
+                             password, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = ""
+    while not line.startswith("{"):
+        line = proc.stdout.readline()
+        assert line, "the dispatcher's softphone exited"
+    assert json.loads(line) == {"registered": 200}
+    return proc
+
+
+def desk_outcome(proc) -> dict:
+    out, _ = proc.communicate(timeout=40)
+    return json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+
+
+def test_a_technician_who_gives_up_while_she_rings_or_a_dispatcher_who_hangs_up_first_end_cleanly(
+        hotline_factory, org, technician, container, speech):
+    container.registry.upsert_staff(org.id, SYSTEM, {"full_name": "Петрова Анна Сергеевна", "role": "dispatcher",
+                                                     "phone": "+7 912 000-00-02", "sip_account": "petrova"})
+    hotline = hotline_factory(workers=2, HOTLINE_IVR_TRANSFER_TIMEOUT_S=20)
+    user, password = credentials(hotline, technician.id)
+
+    ringing = start_desk(hotline, container, org, "--ring", 30, "--timeout", 30)
+    gave_up = dial_dispatch(hotline, user, password, 5)  # the prompt, then 2-3 s of ringing
+    assert gave_up["answered"] and gave_up["hung_up_here"]
+    assert desk_outcome(ringing) == {"registered": 200, "rang": True, "answered": False, "ended": True}
+    (first,) = stored_call(container, kinds=("call",))
+    assert first["ivr_path"] == ["to_dispatcher"] and first["callback_reason"] == "abandoned_in_queue"
+
+    short = start_desk(hotline, container, org, "--hangup-after", 2)
+    cut_off = dial_dispatch(hotline, user, password, 20, "--play", speech, "--play-at", 1)
+    assert cut_off["answered"] and not cut_off["hung_up_here"]  # the hotline ended his leg when she left
+    assert desk_outcome(short) == {"registered": 200, "rang": True, "answered": True, "ended": True}
+    second = stored_call(container, count=2, kinds=("call",))[1]
+    assert second["ivr_path"][-2:] == ["to_dispatcher", "transferred"]
+    (recording,) = recording_rows(container.engine, second["id"])
+    kept = envelope(blob_path(container, recording))  # kept: the prompt, the ringing, what was said before she left
+    assert len(kept) >= 30 and kept.max() > 500
