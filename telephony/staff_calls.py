@@ -34,19 +34,7 @@ def register(registrar: str, username: str, password: str, *, port: int = 0, tim
             if prm.code >= 200 and "code" not in result:
                 result.update(code=int(prm.code), reason=str(prm.reason))
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 0
-    cfg.logConfig.consoleLevel = 0
-    ep.libInit(cfg)
-    tcfg = pj.TransportConfig()
-    tcfg.port, tcfg.boundAddress = port, host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = _endpoint(pj, host, port)
     domain = registrar.split(":", 1)[1]
     acc_cfg = pj.AccountConfig()
     acc_cfg.idUri = f"sip:{username}@{domain}"
@@ -210,7 +198,8 @@ def answer(registrar: str, username: str, password: str, *, play: str | None = N
     return result
 
 
-def _endpoint(pj, host: str):
+def _endpoint(pj, host: str, port: int = 0):
+    """A main-thread pjsua2 endpoint with no sound device, PCMU only, on ``host:port`` (0: any free port)."""
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
@@ -220,7 +209,7 @@ def _endpoint(pj, host: str):
     cfg.logConfig.consoleLevel = 0
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
-    tcfg.boundAddress = host
+    tcfg.port, tcfg.boundAddress = port, host
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
