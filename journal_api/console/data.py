@@ -175,3 +175,28 @@ def log_listen(org_id: int, user, recording_id: int) -> None:
         uow.audit(org_id, user.actor, "recording", recording_id, "listen", {"login": user.login})
         uow.commit()
 
+
+
+def callbacks(org_id: int, limit: int = 30) -> list[dict]:
+    """Calls waiting for a human (ПП 416: callback tasks and staff voice messages): ``callback_reason`` set and
+    ``callback_done_at`` NULL, the most urgent first, with the request's number and the voice message's recording."""
+    calls = table("calls")
+    if calls is None or "callback_reason" not in calls.c or "callback_done_at" not in calls.c:
+        return []
+    c = calls.c
+    rows = _rows(sa.select(*_cols(calls, "id", "from_number", "to_number", "arrived_at", "callback_reason",
+                                  "callback_due_at", "request_id"))
+                 .where(c.org_id == org_id, c.callback_reason.is_not(None), c.callback_done_at.is_(None))
+                 .order_by(c.callback_due_at.asc().nulls_last(), c.id.asc()).limit(limit))
+    numbers = _request_numbers(org_id, [r["request_id"] for r in rows if r.get("request_id")])
+    rec = table("recordings")
+    voice: dict[int, int] = {}
+    if rows and rec is not None and "call_id" in rec.c and "kind" in rec.c:
+        for x in _rows(sa.select(rec.c.id, rec.c.call_id).where(
+                rec.c.org_id == org_id, rec.c.kind == "voicemail",
+                rec.c.call_id.in_([r["id"] for r in rows])).order_by(rec.c.id)):
+            voice.setdefault(x["call_id"], x["id"])
+    for r in rows:
+        r["request_number"] = numbers.get(r.get("request_id"))
+        r["voicemail_id"] = voice.get(r["id"])
+    return rows

@@ -1,7 +1,8 @@
-"""The live board: calls in progress and just finished (with their live transcript when there is one), new,
-unassigned and overdue requests. The page renders once, then Server-Sent Events push a fresh snapshot whenever it
-changes (checked every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by
-itself, so a web worker is never held for long."""
+"""The live board: known incidents (proposed and open: issue 8 §3), calls waiting for a callback or a staff voice
+message, calls in progress and just finished (with their live transcript when there is one), new, unassigned and
+overdue requests. The page renders once, then Server-Sent Events push a fresh snapshot whenever it changes (checked
+every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by itself, so a web worker
+is never held for long. The dispatcher's decisions on incidents and callbacks: :mod:`.board_actions`."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from flask import Response, g, render_template, request, stream_with_context
 from ..catalogue import label
 from ..domain.status import OPEN_STATUSES
 from ..storage import tables as t
-from . import clabel, container, data, local
+from . import board_actions, clabel, container, data, local
 from .auth import signed_in
 
 POLL = 2.0
@@ -40,11 +41,21 @@ def _requests(org_id: int, where, order) -> list[dict]:
              "assignee": r.full_name or "", "attention": clabel("attention", r.attention)} for r in rows]
 
 
+def _callbacks(org_id: int, now) -> list[dict]:
+    return [{"id": x["id"], "from": x.get("from_number") or "", "arrived": local(x.get("arrived_at")),
+             "reason": clabel("callback_reasons", x.get("callback_reason")), "due": local(x.get("callback_due_at")),
+             "late": bool(x.get("callback_due_at") and x["callback_due_at"] < now),
+             "request": x.get("request_number"), "voicemail": x.get("voicemail_id")}
+            for x in data.callbacks(org_id)]
+
+
 def snapshot(org_id: int) -> dict:
     c = t.requests.c
     now = container().clock()
     calls = data.live_calls(org_id, now - RECENT_CALLS)
     return {
+        "incidents": board_actions.incidents(org_id),
+        "callbacks": _callbacks(org_id, now),
         "calls": [{"id": x["id"], "from": x.get("from_number") or "", "arrived": local(x.get("arrived_at")),
                    "status": "идёт" if x.get("ended_at") is None else clabel("call_statuses", x.get("status")),
                    "transcript": (x.get("transcript") or "")[-500:], "request": x.get("request_number")}
@@ -56,6 +67,8 @@ def snapshot(org_id: int) -> dict:
 
 
 def routes(bp) -> None:
+    board_actions.routes(bp)
+
     @bp.route("/board")
     @signed_in()
     def board():

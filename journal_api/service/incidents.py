@@ -196,14 +196,20 @@ class IncidentService:
         return list(seen.values())
 
     # -- reading -------------------------------------------------------------------------------------------------
-    def find(self, org_id: int, *, status: str | None = None) -> list[dict]:
+    def find(self, org_id: int, *, status: str | None = None, statuses: tuple[str, ...] = ()) -> list[dict]:
         with self.uow() as uow:
             q = sa.select(inc).where(I.org_id == org_id).order_by(I.id.desc())
             if status:
                 q = q.where(I.status == status)
+            if statuses:
+                q = q.where(I.status.in_(statuses))
             rows = uow.session.execute(q.limit(200)).all()
             numbers = _numbers(uow, [r.id for r in rows])
         return [_dump(r, numbers.get(r.id, [])) for r in rows]
+
+    def active(self, org_id: int) -> list[dict]:
+        """Proposed and open incidents, newest first: what the live board shows."""
+        return self.find(org_id, statuses=tuple(sorted(d.ACTIVE)))
 
     def get(self, org_id: int, incident_id: int) -> dict:
         with self.uow() as uow:

@@ -24,9 +24,49 @@
     cell(tr, x.assignee || "—");
     cell(tr, x.due);
   }
+  var csrf = board.dataset.csrf;
+  var incidentUrl = board.dataset.incidentUrl.replace(/0$/, "");
+  var callbackUrl = board.dataset.callbackUrl.replace(/0\/done$/, "");
+  var audioUrl = board.dataset.audioUrl.replace(/0\/audio$/, "");
+  function texts(id) { var el = document.getElementById(id); return el ? el.dataset : {}; }
+  function anchor(td, href, text) { var a = document.createElement("a"); a.href = href; a.textContent = text; td.appendChild(a); return a; }
+  function post(td, action, text) {
+    var form = document.createElement("form"); form.className = "inline"; form.method = "post"; form.action = action;
+    var token = document.createElement("input"); token.type = "hidden"; token.name = "csrf_token"; token.value = csrf;
+    var button = document.createElement("button"); button.type = "submit"; button.textContent = text;
+    form.appendChild(token); form.appendChild(button); td.appendChild(form); td.appendChild(document.createTextNode(" "));
+  }
+  function small(td, text, cls) { td.appendChild(document.createElement("br")); var s = document.createElement("small"); s.textContent = text; if (cls) s.className = cls; td.appendChild(s); }
+  function incident(tr, x) {
+    var t = texts("incidents");
+    tr.className = "incident " + x.status; tr.dataset.id = x.id;
+    anchor(cell(tr, ""), incidentUrl + x.id, x.id);
+    var st = cell(tr, ""); var badge = document.createElement("span"); badge.className = "badge " + x.status; badge.textContent = x.status_text; st.appendChild(badge);
+    if (x.auto) { var auto = document.createElement("small"); auto.className = "muted"; auto.textContent = " " + t.auto; st.appendChild(auto); }
+    cell(tr, x.place + " (" + x.scope + ")");
+    cell(tr, x.work_type); cell(tr, x.count); cell(tr, x.since);
+    var told = cell(tr, x.status === "open" ? x.announce : t.notTold); told.className = "desc";
+    if (x.eta) small(told, t.eta + x.eta);
+    if (x.note) small(told, t.note + x.note, "muted");
+    var acts = cell(tr, ""); acts.className = "actions";
+    if (x.status === "proposed") { post(acts, incidentUrl + x.id + "/open", t.confirm); post(acts, incidentUrl + x.id + "/dismiss", t.dismiss); }
+    else { post(acts, incidentUrl + x.id + "/close", t.close); }
+    anchor(acts, incidentUrl + x.id, t.more);
+  }
+  function callback(tr, x) {
+    var t = texts("callbacks");
+    if (x.late) tr.className = "late";
+    cell(tr, x.id); cell(tr, x.from); cell(tr, x.arrived); cell(tr, x.reason); cell(tr, x.due);
+    var req = cell(tr, "");
+    if (x.request) { link(req, x.request); } else { anchor(req, newUrl + "?call=" + x.id, t.register); }
+    var msg = cell(tr, ""); if (x.voicemail) anchor(msg, audioUrl + x.voicemail + "/audio", t.listen);
+    post(cell(tr, ""), callbackUrl + x.id + "/done", t.done);
+  }
   var source = new EventSource(board.dataset.stream);
   source.addEventListener("board", function (ev) {
     var snap = JSON.parse(ev.data);
+    fill("incidents", snap.incidents || [], incident, texts("incidents").empty, 8);
+    fill("callbacks", snap.callbacks || [], callback, texts("callbacks").empty, 8);
     fill("calls", snap.calls, function (tr, x) {
       cell(tr, x.id); cell(tr, x.from); cell(tr, x.arrived); cell(tr, x.status);
       var td = cell(tr, "");
