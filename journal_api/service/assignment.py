@@ -37,13 +37,15 @@ class AssignmentService:
         self.uow = uow_factory
 
     def auto_assign(self, uow: UnitOfWork, org_id: int, request: Request, now: datetime, *,
-                    trigger: str | None = None) -> Decision:
+                    trigger: str | None = None, people: list | None = None) -> Decision:
         """Choose and assign in `uow`'s transaction. With a trigger (absent, impossible, not_accepted) the current
-        assignee is moved away from; without one the choice is made afresh among all responsible staff."""
+        assignee is moved away from; without one the choice is made afresh among all responsible staff.
+        ``people``: the responsible technicians when the caller has already read them in this transaction
+        (registration reads them with its references: registration.Person rows); None: read them here."""
         org = uow.session.get(Organisation, org_id)
         facts = RequestFacts(request.urgency, label("work_types", request.work_type), now,
                              request.due_at if request.due_at and request.due_at > now else None, org.timezone)
-        candidates = self._candidates(uow, org_id, request, facts)
+        candidates = self._candidates(uow, org_id, request, facts, people)
         current = request.assignee
         if trigger is not None and current is not None:
             decision = reassign(facts, candidates, current.id, current.short_name, trigger)
@@ -87,11 +89,13 @@ class AssignmentService:
         return done
 
     # -- the pieces ------------------------------------------------------------------------------------------------
-    def _candidates(self, uow: UnitOfWork, org_id: int, request: Request, facts: RequestFacts) -> list[Candidate]:
+    def _candidates(self, uow: UnitOfWork, org_id: int, request: Request, facts: RequestFacts,
+                    people: list | None = None) -> list[Candidate]:
         if request.building is None:
             return []
-        people = uow.session.connection().execute(_people_statement(), {
-            "org_id": org_id, "building_id": request.building.id, "work_type": request.work_type}).all()
+        if people is None:
+            people = uow.session.connection().execute(_people_statement(), {
+                "org_id": org_id, "building_id": request.building.id, "work_type": request.work_type}).all()
         if not people:
             return []
         ids = [row.id for row in people]

@@ -31,20 +31,35 @@ class References:
     org: Organisation
     building: Building | None
     number: int
+    people: list | None = None  # the building's responsible technicians for the work type; None: not read
+
+
+@dataclass(frozen=True)
+class Person:
+    """A responsible technician as the candidate query of automatic assignment returns him."""
+
+    id: int
+    full_name: str
+    last_assigned_at: object
+    priority: int
 
 
 def references_and_number(uow: UnitOfWork, org_id: int, work_type: str, building_id: int | None,
-                          building_code: str | None) -> References:
+                          building_code: str | None, *, with_people: bool = False) -> References:
     """The organisation, the building (when named by id or code; it must be the organisation's) and the next
-    request number. The work type must be active in the organisation."""
+    request number. The work type must be active in the organisation. With ``with_people`` and a building, also
+    the candidates of automatic assignment (the building's active technicians responsible for the work type), read
+    by the same statement: one round trip fewer than the assignment's own candidate query."""
     by_id, by_code = building_id is not None, building_id is None and bool(building_code)
+    with_people = with_people and (by_id or by_code)
     conn = uow.session.connection()
     with_counter = conn.dialect.name == "postgresql"
-    row = conn.execute(_statement(by_id, by_code, with_counter),
-                       {"org": org_id, "work_type": work_type, "building_id": building_id,
-                        "building_code": building_code}).one_or_none()
-    if row is None:
+    rows = conn.execute(_statement(by_id, by_code, with_counter, with_people),
+                        {"org": org_id, "work_type": work_type, "building_id": building_id,
+                         "building_code": building_code}).all()
+    if not rows:
         raise NotFound(f"Organisation {org_id} does not exist.")
+    row = rows[0]  # one row per candidate (or one row without any): the references repeat in each
     if not row.wt_active:
         raise UnknownReference(f"Work type '{work_type}' is not active in your organisation.", field="work_type")
     if (by_id or by_code) and row.b_id is None:
@@ -61,7 +76,9 @@ def references_and_number(uow: UnitOfWork, org_id: int, work_type: str, building
             "city": _persistent(session, City, row, "c_", t.cities),
             "complex": _persistent(session, HousingComplex, row, "x_", t.complexes) if row.x_id is not None
             else None})
-    return References(org, building, number)
+    people = [Person(r.s_id, r.s_full_name, r.s_last_assigned_at, r.p_priority) for r in rows
+              if r.s_id is not None] if with_people else None
+    return References(org, building, number, people)
 
 
 def next_number(conn, org_id: int) -> int | None:
@@ -82,7 +99,7 @@ def _labelled(table: sa.Table, prefix: str) -> list:
 
 
 @functools.lru_cache(maxsize=None)
-def _statement(by_id: bool, by_code: bool, with_counter: bool) -> sa.Select:
+def _statement(by_id: bool, by_code: bool, with_counter: bool, with_people: bool = False) -> sa.Select:
     o, w, b = t.organisations.c, t.work_types.c, t.buildings.c
     columns = _labelled(t.organisations, "o_") + [w.active.label("wt_active")]
     source = t.organisations.outerjoin(t.work_types, sa.and_(w.org_id == o.id, w.code == sa.bindparam("work_type")))
@@ -92,6 +109,13 @@ def _statement(by_id: bool, by_code: bool, with_counter: bool) -> sa.Select:
         source = source.outerjoin(t.buildings, sa.and_(b.org_id == o.id, place)) \
             .outerjoin(t.cities, t.cities.c.id == b.city_id) \
             .outerjoin(t.complexes, t.complexes.c.id == b.complex_id)
+    if with_people:  # the same conditions as assignment's candidate query; an inactive one's row gets NULLs
+        p, s = t.responsibilities.c, t.staff.c
+        columns += [s.id.label("s_id"), s.full_name.label("s_full_name"),
+                    s.last_assigned_at.label("s_last_assigned_at"), p.priority.label("p_priority")]
+        source = source.outerjoin(t.responsibilities, sa.and_(p.org_id == o.id, p.building_id == b.id,
+                                                              p.work_type == sa.bindparam("work_type"))) \
+            .outerjoin(t.staff, sa.and_(s.id == p.staff_id, s.active.is_(True), s.role == "technician"))
     stmt = sa.select(*columns).select_from(source).where(o.id == sa.bindparam("org"))
     if with_counter:
         taken = _counter().cte("taken")

@@ -109,12 +109,14 @@ class RequestService:
             raise CrossOrganisation("A technician cannot register requests through the API.")
         with self.uow() as uow:
             s = uow.session
-            refs = references_and_number(uow, org_id, data.work_type, data.building_id, data.building_code)
-            org, building = refs.org, refs.building
+            refs = references_and_number(uow, org_id, data.work_type, data.building_id, data.building_code,
+                                         with_people=self.assignment is not None)
+            org, building, people = refs.org, refs.building, refs.people
             phone = maybe_phone(data.caller_phone, region=org.phone_region, field="caller_phone")
             apartment = data.apartment
             if building is None and phone and data.channel in ("phone", "sms"):
                 building, apartment = _place_of_caller(uow, org_id, phone, apartment)
+                people = None  # the caller's building: the assignment reads its people itself
             reason = self.deadlines.reason(data.work_type, data.reason)  # a code of another work type: refused
             urgency = data.urgency or (reason.urgency if reason else "normal")
             now = uow.clock()
@@ -125,7 +127,7 @@ class RequestService:
                               floor=data.floor, answered_at=data.answered_at, reason=data.reason)
             request.registered(actor, self.deadlines.deadlines_for(request, org_id, now, session=s))
             if self.assignment is not None:  # after the deadlines: they bound the search for someone on shift
-                self.assignment.auto_assign(uow, org_id, request, now)
+                self.assignment.auto_assign(uow, org_id, request, now, people=people)
             uow.commit_new(request)  # inserted once, with its assignee or attention flag, its history and outbox
             return request
 
