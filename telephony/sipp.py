@@ -173,3 +173,10 @@ def sipp_command(scenario: Path, target: str, *, local_port: int, media_port: in
             "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", "-trace_err", "-trace_stat",
             "-fd", "1", "-trace_rtt", "-rtt_freq", "1"]
     return argv + (extra or [])
+
+
+def injection_file(path: str | Path, callers: list[str]) -> Path:
+    """A SIPp injection file (``-inf``): one caller ID per call, in order; use ``caller="[field0]"`` in
+    :func:`ivr_scenario` so each call's From carries its own number."""
+    Path(path).write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
+    return Path(path)
