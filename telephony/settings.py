@@ -16,6 +16,10 @@ class SipSettings:
     did: str = ""  # the dialled number assumed when the To header carries none
     # Where the flow's "dispatchers" transfer goes. Empty: the dispatchers group at Kamailio (N > 1), or no one.
     dispatcher_uri: str = ""
+    # The short number a staff softphone may dial instead of "dispatch" (N > 1, Kamailio): routed exactly like
+    # "dispatch". "100": three digits that a push-button softphone keys quickly and no Russian public short number
+    # (01-04, 101-104, 112) or resident's phone number collides with. Empty: only "dispatch".
+    dispatch_number: str = "100"
     retention_days: int = 365  # spooled and stored recordings older than this are deleted by the retention job
     live_queue: str = ""  # Redis list suffix for live audio announcements; empty: the core queue name
     kamailio_bin: str = "/usr/sbin/kamailio"

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from recordings import spool
@@ -54,6 +55,7 @@ class Supervisor:
         self.kam: subprocess.Popen | None = None
         self._container = container
         self._journal = None
+        self._duty_stale = False
 
     # -- start -----------------------------------------------------------------------------------------------
     def plan(self) -> None:
@@ -76,16 +78,21 @@ class Supervisor:
         slot.started_at = time.monotonic()
 
     def start_kamailio(self) -> None:
+        try:
+            kamailio.check_dispatch_number(self.sip.dispatch_number)
+        except ValueError as exc:
+            raise SupervisorError(str(exc)) from None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         dbtext = self.run_dir / "dbtext"
-        accounts, dispatchers = self.staff_accounts()
-        kamailio.write_dbtext(dbtext, accounts)
+        accounts, on_duty = self.staff_accounts()
+        kamailio.write_dbtext(dbtext, accounts, on_duty)
         trunk = {"registrar": self.sip.trunk_registrar, "username": self.sip.trunk_username,
                  "password": self.sip.trunk_password}
         cfg = kamailio.render(listen_host=self.sip.host, listen_port=self.settings.sip_port,
-                              workers=[(s.host, s.port) for s in self.slots], dispatchers=dispatchers,
-                              dbtext_dir=dbtext, dispatcher_list=self.run_dir / "dispatcher.list",
-                              retry_after=self.sip.busy_retry_after, trunk=trunk)
+                              workers=[(s.host, s.port) for s in self.slots], dbtext_dir=dbtext,
+                              dispatcher_list=self.run_dir / "dispatcher.list",
+                              retry_after=self.sip.busy_retry_after, trunk=trunk,
+                              dispatch_number=self.sip.dispatch_number)
         path = self.run_dir / "kamailio.cfg"
         path.write_text(cfg)
         self.kam = subprocess.Popen([self.sip.kamailio_bin, "-DD", "-E", "-f", str(path), "-Y", str(self.run_dir),
@@ -96,34 +103,62 @@ class Supervisor:
         threading.Thread(target=self.read_kamailio, args=(self.kam,), daemon=True).start()
 
     def staff_accounts(self) -> tuple[list[dict], list[str]]:
-        """Every active staff member with a ``sip_account`` may register; dispatchers get the "dispatchers"
-        calls. The database being down only leaves the softphones out, never the hotline."""
+        """Every active staff member with a ``sip_account`` may register (his role goes with his credentials);
+        the second list: the dispatchers on duty now (:func:`on_duty`), whom ``dispatchers`` rings. The database
+        being down only leaves the softphones out, never the hotline."""
         try:
-            import sqlalchemy as sa
-
-            from journal_api.storage import tables as t
-
-            with self.container.engine.connect() as conn:
-                rows = conn.execute(sa.select(t.staff.c.org_id, t.staff.c.role, t.staff.c.sip_account)
-                                    .where(t.staff.c.active.is_(True), t.staff.c.sip_account.is_not(None))).all()
+            rows, shifts, absences = self._read_staff()
         except Exception as exc:
             log.warning("staff softphones not loaded (%s); the hotline runs without them", exc)
             self.accounts_loaded = False
             return [], []
         self.accounts_loaded = True
-        accounts = [{"username": r.sip_account,
+        accounts = [{"username": r.sip_account, "role": r.role,
                      "password": kamailio.staff_password(self.settings.secret_key, r.org_id, r.sip_account)}
                     for r in rows]
-        return accounts, sorted({r.sip_account for r in rows if r.role == "dispatcher"})
+        return accounts, on_duty(rows, shifts, absences, datetime.now(timezone.utc))
+
+    def _read_staff(self):
+        import sqlalchemy as sa
+
+        from journal_api.storage import tables as t
+
+        st, sh, ab = t.staff.c, t.shifts.c, t.absences.c
+        now = datetime.now(timezone.utc)
+        with self.container.engine.connect() as conn:
+            rows = conn.execute(sa.select(st.id, st.org_id, st.role, st.sip_account)
+                                .where(st.active.is_(True), st.sip_account.is_not(None))).all()
+            desks = [r.id for r in rows if r.role == "dispatcher"]
+            if not desks:
+                return rows, [], []
+            shifts = conn.execute(sa.select(sh.staff_id, sh.starts_at, sh.ends_at, sh.kind)
+                                  .where(sh.staff_id.in_(desks), sh.starts_at <= now, sh.ends_at > now)).all()
+            absences = conn.execute(sa.select(ab.staff_id, ab.starts_at, ab.ends_at)
+                                    .where(ab.staff_id.in_(desks), ab.starts_at <= now, ab.ends_at > now)).all()
+        return rows, shifts, absences
 
     def refresh_accounts(self) -> None:
-        """Disabled staff (or a changed sip_account) lose their softphone within seconds (telephony/staff_calls.py)."""
-        accounts, _ = self.staff_accounts()
-        if not self.accounts_loaded:  # the database is down: keep the table as it is
+        """Disabled staff (or a changed sip_account) lose their softphone within seconds (telephony/staff_calls.py);
+        a dispatcher whose shift starts or ends is rung or not from the next refresh on (docs/staff_calls.md)."""
+        accounts, duty = self.staff_accounts()
+        if not self.accounts_loaded:  # the database is down: keep the tables as they are
             return
-        for username in kamailio.refresh_dbtext(self.run_dir / "dbtext", accounts):
-            subprocess.run(["kamcmd", "-s", f"unix:{kamailio.ctl_socket(self.run_dir / 'dbtext')}", "ul.rm",
-                            "location", username], capture_output=True, timeout=5)
+        dbtext = self.run_dir / "dbtext"
+        for username in kamailio.refresh_dbtext(dbtext, accounts):
+            self.kamcmd("ul.rm", "location", username)
+        if kamailio.refresh_duty(dbtext, duty) or self._duty_stale:
+            self._duty_stale = not self.kamcmd("htable.reload", "duty")  # failed: retried at the next refresh
+
+    def kamcmd(self, *args: str) -> bool:
+        sock = f"unix:{kamailio.ctl_socket(self.run_dir / 'dbtext')}"
+        try:
+            done = subprocess.run(["kamcmd", "-s", sock, *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("kamcmd %s failed: %s", " ".join(args), exc)
+            return False
+        if done.returncode != 0:
+            log.warning("kamcmd %s failed: %s", " ".join(args), (done.stderr or done.stdout).strip())
+        return done.returncode == 0
 
     @property
     def container(self):
@@ -237,6 +272,25 @@ class Supervisor:
             self._journal.close()
         elif self._container is not None:
             self._container.dispose()
+
+
+def on_duty(staff, shifts, absences, now: datetime) -> list[str]:
+    """The dispatchers' accounts rung by ``dispatchers``, per organisation: those on a shift covering ``now`` and
+    not absent; when nobody of the organisation is, every active dispatcher who is not absent (the rule of the
+    escalation's ``dispatcher_on_duty``: an organisation without a rota, or a gap in it, still reaches someone)."""
+    from journal_api.domain.schedule import on_shift
+
+    away = {a.staff_id for a in absences if a.starts_at <= now < a.ends_at}
+    working = on_shift(shifts, absences, now)
+    desks: dict[int, list] = {}
+    for row in staff:
+        if row.role == "dispatcher":
+            desks.setdefault(row.org_id, []).append(row)
+    out = set()
+    for rows in desks.values():
+        chosen = [r for r in rows if r.id in working] or [r for r in rows if r.id not in away]
+        out.update(r.sip_account for r in chosen)
+    return sorted(out)
 
 
 def _die_with_parent() -> None:  # in the child before exec: a supervisor killed -9 takes its workers along
