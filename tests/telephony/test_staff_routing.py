@@ -226,3 +226,27 @@ def test_a_dispatcher_calls_a_technician_through_a_worker_and_a_technician_may_n
     assert reached["answered"], hotline.logs()
     (row,) = wait_for(lambda: [r for r in call_rows(container.engine) if r["ended_at"]], 20, message="the call")
     assert row["to_number"] == f"to-{technician.sip_account}"  # the worker's staff flow calls him (contracts §2)
+
+
+def test_the_on_duty_rule_per_organisation():
+    from types import SimpleNamespace as Row
+
+    from telephony.supervisor import on_duty
+
+    now = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+    hour = timedelta(hours=1)
+    staff_rows = [Row(id=1, org_id=1, role="dispatcher", sip_account="anna"),
+                  Row(id=2, org_id=1, role="dispatcher", sip_account="olga"),
+                  Row(id=3, org_id=1, role="technician", sip_account="ivan"),
+                  Row(id=4, org_id=2, role="dispatcher", sip_account="vera"),
+                  Row(id=5, org_id=2, role="dispatcher", sip_account="zoya")]
+    shifts = [Row(staff_id=1, starts_at=now - hour, ends_at=now + hour, kind="shift"),
+              Row(staff_id=2, starts_at=now - 3 * hour, ends_at=now - hour, kind="shift"),  # over
+              Row(staff_id=3, starts_at=now - hour, ends_at=now + hour, kind="shift")]
+    sick = [Row(staff_id=5, starts_at=now - hour, ends_at=now + 9 * hour, kind="sick_leave")]
+    # org 1: Anna on shift, Olga's is over, the technician never; org 2 has no one on shift: all but the sick one.
+    assert on_duty(staff_rows, shifts, sick, now) == ["anna", "vera"]
+    # Anna falls ill: nobody of org 1 is on shift any more, so every dispatcher of it who is not absent (Olga).
+    assert on_duty(staff_rows, shifts, sick + [Row(staff_id=1, starts_at=now, ends_at=now + hour, kind="sick_leave")],
+                   now) == ["olga", "vera"]
+    assert on_duty(staff_rows, [], [], now) == ["anna", "olga", "vera", "zoya"]  # no rota at all: everyone
