@@ -44,13 +44,23 @@ def _phone(i: int) -> str:
     return f"+791600000{i:02d}"
 
 
-def _worker(settings, log_path: Path) -> subprocess.Popen:
+@pytest.fixture
+def journal_worker(settings, container, tmp_path):
+    """`hotline worker`: the rq worker that runs the outbox handlers (incident detection, the notifier's SMS)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(HOTLINE_DATABASE_URL=settings.database_url, HOTLINE_REDIS_URL=settings.redis_url,
                HOTLINE_QUEUE_NAME=settings.queue_name, HOTLINE_DATA_DIR=settings.data_dir, HOTLINE_ENV="test",
                HOTLINE_SMS_PROVIDER="log")
     hotline = os.path.join(os.path.dirname(sys.executable), "hotline")
-    return subprocess.Popen([hotline, "worker"], env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "ab") as log:
+        proc = subprocess.Popen([hotline, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _sipp(tmp_path: Path, name: str, hotline: Hotline, phones: list[str], keys, voice: Path, *, rate: float,
@@ -75,7 +85,7 @@ def _done(proc: subprocess.Popen, hotline: Hotline, what: str) -> None:
 
 @pytest.mark.e2e
 def test_twenty_sipp_calls_open_an_incident_later_callers_hear_it_and_closing_texts_each_caller_once(
-        settings, container, pg_engine, org, building, tmp_path):
+        settings, container, pg_engine, org, building, journal_worker, tmp_path):
     far = container.registry.upsert_building(org.id, SYSTEM, {
         "building_id": "B-2", "city": "Москва", "street": "ул. Гагарина", "house": "3", "entrances": 2,
         "floors": 5, "apartments": 40})
@@ -87,7 +97,6 @@ def test_twenty_sipp_calls_open_an_incident_later_callers_hear_it_and_closing_te
     subprocess.run(["sox", str(SOUNDS / "basic-pbx-ivr-main.wav"), str(voice), "trim", "0", "3"], check=True)
     voice = ulaw(voice, tmp_path / "speech-ulaw.wav")
     incidents = IncidentService(container.uow)
-    worker = _worker(settings, tmp_path / "worker.log")
     hotline = Hotline(settings, 2)
     started = time.monotonic()
     try:
@@ -121,53 +130,49 @@ def test_twenty_sipp_calls_open_an_incident_later_callers_hear_it_and_closing_te
     finally:
         hotline.stop()
 
-    try:
-        assert [c for c in calls if c["status"] == "over_capacity"] == [], "a call was refused"
-        by_phone = {}
-        for c in calls:
-            by_phone.setdefault(c["from_number"], []).append(c)
-        assert all("incident_announce" not in c["ivr_path"] for p in map(_phone, range(FIRST))
-                   for c in by_phone[p][:1])
-        later_calls = [c for p in phones[:-1] for c in by_phone[p]] + by_phone[_phone(0)][1:]
-        assert len(later_calls) == LATER and all("incident_announce" in c["ivr_path"] for c in later_calls)
-        assert all(c["request_id"] for c in calls if c["from_number"] not in (LISTENER, FAR)), \
-            [(c["from_number"], c["ivr_path"][-3:]) for c in calls if not c["request_id"]]
-        sipp_calls = [c for c in calls if c["from_number"] not in (LISTENER, FAR)]
-        spread = max(c["arrived_at"] for c in sipp_calls) - min(c["arrived_at"] for c in sipp_calls)
-        assert len(sipp_calls) == 20 and spread.total_seconds() <= 120, spread  # 20 calls within 2 minutes
-        (listened,) = by_phone[LISTENER]
-        (far_call,) = by_phone[FAR]
-        assert listened["ivr_path"][-1] == "incident_announce" and listened["request_id"] is None
-        assert "incident_announce" not in far_call["ivr_path"]
-        cat = catalogue_for(settings)
-        assert match_fraction(heard, cat.path("incident/water")) >= 0.8
-        assert match_fraction(heard, cat.path("ivr/incident_add_request")) >= 0.8
-        assert match_fraction(far_heard, cat.path("incident/water")) < 0.2  # another building: never announced
-        assert match_fraction(far_heard, cat.path("ivr/address_known")) >= 0.8
+    assert [c for c in calls if c["status"] == "over_capacity"] == [], "a call was refused"
+    by_phone = {}
+    for c in calls:
+        by_phone.setdefault(c["from_number"], []).append(c)
+    assert all("incident_announce" not in c["ivr_path"] for p in map(_phone, range(FIRST))
+               for c in by_phone[p][:1])
+    later_calls = [c for p in phones[:-1] for c in by_phone[p]] + by_phone[_phone(0)][1:]
+    assert len(later_calls) == LATER and all("incident_announce" in c["ivr_path"] for c in later_calls)
+    assert all(c["request_id"] for c in calls if c["from_number"] not in (LISTENER, FAR)), \
+        [(c["from_number"], c["ivr_path"][-3:]) for c in calls if not c["request_id"]]
+    sipp_calls = [c for c in calls if c["from_number"] not in (LISTENER, FAR)]
+    spread = max(c["arrived_at"] for c in sipp_calls) - min(c["arrived_at"] for c in sipp_calls)
+    assert len(sipp_calls) == 20 and spread.total_seconds() <= 120, spread  # 20 calls within 2 minutes
+    (listened,) = by_phone[LISTENER]
+    (far_call,) = by_phone[FAR]
+    assert listened["ivr_path"][-1] == "incident_announce" and listened["request_id"] is None
+    assert "incident_announce" not in far_call["ivr_path"]
+    cat = catalogue_for(settings)
+    assert match_fraction(heard, cat.path("incident/water")) >= 0.8
+    assert match_fraction(heard, cat.path("ivr/incident_add_request")) >= 0.8
+    assert match_fraction(far_heard, cat.path("incident/water")) < 0.2  # another building: never announced
+    assert match_fraction(far_heard, cat.path("ivr/address_known")) >= 0.8
 
-        # every request of the building joined the incident: 8 + 12 = 20
-        full = wait_for(lambda: (lambda x: x if x["requests_count"] == FIRST + LATER else None)(
-            incidents.get(org.id, incident["id"])), 30, message="20 requests in the incident")
-        assert len(full["request_numbers"]) == 20
+    # every request of the building joined the incident: 8 + 12 = 20
+    full = wait_for(lambda: (lambda x: x if x["requests_count"] == FIRST + LATER else None)(
+        incidents.get(org.id, incident["id"])), 30, message="20 requests in the incident")
+    assert len(full["request_numbers"]) == 20
 
-        # closing (through the journal with the real publisher, as the console does): one SMS per distinct caller
-        journal = bootstrap(settings, engine=pg_engine)
-        IncidentService(journal.uow).close(org.id, incident["id"], SYSTEM, note="Вода подана.")
+    # closing (through the journal with the real publisher, as the console does): one SMS per distinct caller
+    journal = bootstrap(settings, engine=pg_engine)
+    IncidentService(journal.uow).close(org.id, incident["id"], SYSTEM, note="Вода подана.")
 
-        def texts():
-            with container.engine.connect() as conn:
-                rows = conn.execute(sa.select(messages).where(
-                    messages.c.template == "resident_incident_closed")).all()
-            return rows if len(rows) >= 19 and all(r.status == "sent" for r in rows) else None
-        sms = wait_for(texts, 40, message="19 incident SMS sent")
-        time.sleep(2)  # a duplicate would show up by now
-        sms = texts()
-        assert sorted(m.recipient for m in sms) == sorted(_phone(i) for i in range(FIRST + LATER - 1))
-        assert all(m.body.startswith("Авария устранена: ул. Ленина 10к2. Заявка №") for m in sms)
+    def texts():
         with container.engine.connect() as conn:
-            far_numbers = conn.scalars(sa.select(t.requests.c.number).where(t.requests.c.building_id == far.id)).all()
-        assert not set(far_numbers) & set(full["request_numbers"])
-        print(f"incident scenario: 20 SIPp calls over {spread.total_seconds():.0f} s, 22 calls in {wall:.0f} s")
-    finally:
-        worker.terminate()
-        worker.wait(20)
+            rows = conn.execute(sa.select(messages).where(
+                messages.c.template == "resident_incident_closed")).all()
+        return rows if len(rows) >= 19 and all(r.status == "sent" for r in rows) else None
+    sms = wait_for(texts, 40, message="19 incident SMS sent")
+    time.sleep(2)  # a duplicate would show up by now
+    sms = texts()
+    assert sorted(m.recipient for m in sms) == sorted(_phone(i) for i in range(FIRST + LATER - 1))
+    assert all(m.body.startswith("Авария устранена: ул. Ленина 10к2. Заявка №") for m in sms)
+    with container.engine.connect() as conn:
+        far_numbers = conn.scalars(sa.select(t.requests.c.number).where(t.requests.c.building_id == far.id)).all()
+    assert not set(far_numbers) & set(full["request_numbers"])
+    print(f"incident scenario: 20 SIPp calls over {spread.total_seconds():.0f} s, 22 calls in {wall:.0f} s")
