@@ -238,3 +238,15 @@ def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_
             browser.close()
     (incident,) = IncidentService(container.uow).find(org.id)
     assert incident["status"] == "closed" and incident["closed_at"] is not None
+
+
+def test_an_incident_address_is_escaped_on_the_board_and_its_page(console, container, org):
+    evil = container.registry.upsert_building(org.id, SYSTEM, {
+        "building_id": "E-1", "city": "Москва", "street": "<script>alert(1)</script>", "house": "1",
+        "entrances": 4, "floors": 9, "apartments": 144})
+    _water(container, org, evil, 3)
+    (incident,) = IncidentService(container.uow).find(org.id)
+    for path in ("/board", f"/board/incidents/{incident['id']}"):
+        page = console.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert _snapshot(console)["incidents"][0]["place"].startswith("<script>")  # JSON, inserted as text by board.js
