@@ -121,7 +121,7 @@ def _cpu_ms(n: int, create, block: int = 10) -> float:
 
 
 def count_round_trips(url: str, redis_url: str, fixtures, *, n: int = 50, seed: int = 7,
-                      profile: bool = False) -> dict:
+                      profile: bool = False, sort: str = "cumulative") -> dict:
     """Average round trips of one API create (auth included) and of one in-process register."""
     queue_name = f"hotline-trips-{uuid.uuid4().hex[:8]}"
     settings = load_settings(environ={}, database_url=url, redis_url=redis_url, queue_name=queue_name,
@@ -156,7 +156,7 @@ def count_round_trips(url: str, redis_url: str, fixtures, *, n: int = 50, seed: 
                 api_create()
             prof.disable()
             out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(60)
+            pstats.Stats(prof, stream=out).sort_stats(sort).print_stats(60)
             result["profile"] = out.getvalue()
     finally:
         Queue(queue_name, connection=redis).delete(delete_jobs=True)
@@ -173,6 +173,7 @@ def main(argv=None) -> int:
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     p.add_argument("-n", type=int, default=50, help="measured creates of each kind")
     p.add_argument("--profile", action="store_true", help="print the cProfile of in-process API creates")
+    p.add_argument("--sort", default="cumulative", help="the profile's order (pstats: cumulative, tottime, ...)")
     args = p.parse_args(argv)
     admin = args.pg_admin_url.replace("postgresql+psycopg://", "postgresql://")
     url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + args.db
@@ -185,7 +186,7 @@ def main(argv=None) -> int:
                       publisher=MemoryPublisher())
         fixtures = fill.create_registry(c, 2, 10, 3, random.Random(1))
         c.dispose()
-        result = count_round_trips(url, args.redis_url, fixtures, n=args.n, profile=args.profile)
+        result = count_round_trips(url, args.redis_url, fixtures, n=args.n, profile=args.profile, sort=args.sort)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')

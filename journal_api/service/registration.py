@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import instance_dict
 from ..domain.errors import NotFound, UnknownReference
 from ..domain.registry import Building, City, HousingComplex, Organisation
 from ..storage import tables as t
+from ..storage.fast import Prepared
 from .uow import UnitOfWork
 
 
@@ -54,9 +55,11 @@ def references_and_number(uow: UnitOfWork, org_id: int, work_type: str, building
     with_people = with_people and (by_id or by_code)
     conn = uow.session.connection()
     with_counter = conn.dialect.name == "postgresql"
-    rows = conn.execute(_statement(by_id, by_code, with_counter, with_people),
-                        {"org": org_id, "work_type": work_type, "building_id": building_id,
-                         "building_code": building_code}).all()
+    values = {"org": org_id, "work_type": work_type, "building_id": building_id, "building_code": building_code}
+    if with_counter:  # PostgreSQL: on the driver's cursor (storage.fast), the same SQL at a fraction of the CPU
+        rows = _prepared(by_id, by_code, with_people, conn.dialect).rows(conn, values)
+    else:
+        rows = conn.execute(_statement(by_id, by_code, with_counter, with_people), values).all()
     if not rows:
         raise NotFound(f"Organisation {org_id} does not exist.")
     row = rows[0]  # one row per candidate (or one row without any): the references repeat in each
@@ -121,6 +124,11 @@ def _statement(by_id: bool, by_code: bool, with_counter: bool, with_people: bool
         taken = _counter().cte("taken")
         stmt = stmt.add_columns(sa.select(taken.c.value).scalar_subquery().label("number"))
     return stmt
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared(by_id: bool, by_code: bool, with_people: bool, dialect) -> Prepared:
+    return Prepared(_statement(by_id, by_code, True, with_people), dialect)
 
 
 def _persistent(session, cls, row, prefix: str, table: sa.Table, relations: dict | None = None):
