@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 
 from .config import Settings
 
@@ -35,6 +36,7 @@ def run_web(settings: Settings, *, workers: int = 2, threads: int = WEB_THREADS)
                        "worker_class": "gthread" if threads > 1 else "sync", "threads": threads,
                        "keepalive": WEB_KEEPALIVE_SECONDS,
                        "proc_name": "hotline-web", "accesslog": "-", "errorlog": "-", "timeout": 60,
+                       "logger_class": access_logger_class(),
                        "graceful_timeout": 10, "preload_app": False}
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24: no shared socket in $HOME
                 options["control_socket_disable"] = True
@@ -47,6 +49,41 @@ def run_web(settings: Settings, *, workers: int = 2, threads: int = WEB_THREADS)
             return create_app(settings=settings)
 
     HotlineWeb().run()
+
+
+def access_logger_class():
+    """gunicorn's logger, writing the same access line (Apache combined format, gunicorn's default) at a third of
+    the CPU: gunicorn builds a dictionary of every request header, response header and environ variable for each
+    line (about 3 % of a create's server CPU); this formats the nine fields directly and the time stamp once a
+    second. A changed ``access_log_format`` gets gunicorn's own formatting."""
+    from gunicorn.config import AccessLogFormat
+    from gunicorn.glogging import Logger
+
+    class AccessLogger(Logger):
+        _stamp = (0, "")
+
+        def access(self, resp, req, environ, request_time):
+            if not self.access_log_enabled:
+                return
+            if self.cfg.access_log_format != AccessLogFormat.default or \
+                    environ.get("HTTP_AUTHORIZATION", "").startswith("Basic "):  # gunicorn logs the user
+                return super().access(resp, req, environ, request_time)
+            second = int(time.time())
+            if self._stamp[0] != second:
+                self._stamp = (second, time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second)))
+            status = resp.status
+            if isinstance(status, str):
+                status = status.split(None, 1)[0]
+            sent = getattr(resp, "sent", None)
+            try:
+                self.access_log.info('%s - - %s "%s %s %s" %s %s "%s" "%s"', environ.get("REMOTE_ADDR", "-"),
+                                     self._stamp[1], environ["REQUEST_METHOD"], environ["RAW_URI"],
+                                     environ["SERVER_PROTOCOL"], status, "-" if sent is None else sent,
+                                     environ.get("HTTP_REFERER", "-"), environ.get("HTTP_USER_AGENT", "-"))
+            except Exception:
+                self.error(traceback.format_exc())
+
+    return AccessLogger
 
 
 def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) -> None:

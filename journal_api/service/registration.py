@@ -7,12 +7,15 @@ PostgreSQL the same statement also takes the request number: the counter's ``UPD
 data-modifying CTE, so the row lock of the organisation's counter is taken in the first round trip and held to the
 commit, as before. SQLite cannot put an UPDATE in a CTE: there the counter is its own statement.
 
-The rows become domain objects that the session knows as persistent and unchanged (no extra query, nothing to
-flush): the unit of work's later ``session.get(Organisation, id)`` finds the organisation in the identity map.
+The rows become domain objects, loaded and unchanged (no extra query, nothing to flush). The organisation is in
+the session: the unit of work's later ``session.get(Organisation, id)`` finds it in the identity map. The building,
+its city and complex are detached with their identities: nothing in the unit of work looks them up again (the
+request, inserted by Core, only carries the building's id and the dump reads their columns).
 """
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -75,10 +78,10 @@ def references_and_number(uow: UnitOfWork, org_id: int, work_type: str, building
     org = _persistent(session, Organisation, row, "o_", t.organisations)
     building = None
     if by_id or by_code:
-        building = _persistent(session, Building, row, "b_", t.buildings, relations={
-            "city": _persistent(session, City, row, "c_", t.cities),
-            "complex": _persistent(session, HousingComplex, row, "x_", t.complexes) if row.x_id is not None
-            else None})
+        building = _persistent(session, Building, row, "b_", t.buildings, add=False, relations={
+            "city": _persistent(session, City, row, "c_", t.cities, add=False),
+            "complex": _persistent(session, HousingComplex, row, "x_", t.complexes, add=False)
+            if row.x_id is not None else None})
     people = [Person(r.s_id, r.s_full_name, r.s_last_assigned_at, r.p_priority) for r in rows
               if r.s_id is not None] if with_people else None
     return References(org, building, number, people)
@@ -131,15 +134,28 @@ def _prepared(by_id: bool, by_code: bool, with_people: bool, dialect) -> Prepare
     return Prepared(_statement(by_id, by_code, True, with_people), dialect)
 
 
-def _persistent(session, cls, row, prefix: str, table: sa.Table, relations: dict | None = None):
-    """A domain object from a row's prefixed columns, in the session as loaded and unchanged."""
-    known = session.identity_map.get(identity_key(cls, (getattr(row, prefix + "id"),)))
+def _persistent(session, cls, row, prefix: str, table: sa.Table, relations: dict | None = None, *,
+                add: bool = True):
+    """A domain object from a row's prefixed columns, loaded and unchanged: in the session (``add``), or detached
+    with its identity (the building, its city and complex: nothing in the unit of work looks them up again, and
+    adding them to the session cost more than building them)."""
+    names, values_of, id_index = _columns(row._fields, prefix, table)
+    known = session.identity_map.get(identity_key(cls, (row[id_index],)))
     if known is not None:  # already loaded in this unit of work: that object it is
         return known
     obj = sa.inspect(cls).class_manager.new_instance()
     values = instance_dict(obj)  # filled the way the ORM's loader fills it; then marked loaded and unchanged
-    values.update((col.name, getattr(row, prefix + col.name)) for col in table.columns)
-    values.update(relations or {})
+    values.update(zip(names, values_of(row)))
+    if relations:
+        values.update(relations)
     make_transient_to_detached(obj)
-    session.add(obj)
+    if add:
+        session.add(obj)
     return obj
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(fields: tuple[str, ...], prefix: str, table: sa.Table):
+    """The table's column names, a getter of their values from a row with these fields, the id's index."""
+    names = tuple(col.name for col in table.columns)
+    return names, operator.itemgetter(*(fields.index(prefix + name) for name in names)), fields.index(prefix + "id")

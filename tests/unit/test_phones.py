@@ -74,3 +74,15 @@ def test_normalising_a_normalised_number_changes_nothing(prefix, digits, lead, s
 
 def test_a_bare_810_number_is_read_as_an_international_call_as_a_russian_phone_would():
     assert normalize_phone("8104350100") == normalize_phone("+4350100")
+
+
+def test_a_number_seen_before_comes_from_the_cache_and_a_refused_one_stays_refused_with_its_field():
+    for _ in range(2):  # the second round is answered by the cache
+        assert normalize_phone("8 (912) 345-67-89") == "+79123456789"
+        assert normalize_phone("+7 912 345-67-89", region="KZ") == "+79123456789"
+        with pytest.raises(InvalidPhone, match="is not a valid phone number") as invalid:
+            normalize_phone("+7 000 000-00-00", field="caller_phone")
+        assert invalid.value.field == "caller_phone"
+        with pytest.raises(InvalidPhone, match="is not a phone number") as unparsable:
+            normalize_phone("звоните", field="phone")
+        assert unparsable.value.field == "phone"
