@@ -207,6 +207,8 @@ def _endpoint(pj, host: str, port: int = 0):
     cfg.uaConfig.mainThreadOnly = True
     cfg.logConfig.level = 0
     cfg.logConfig.consoleLevel = 0
+    cfg.medConfig.noVad = True  # RTP keeps flowing in silence: the far end's jitter buffer does not fill gaps
+    cfg.medConfig.ecTailLen = 0  # no sound device, nothing to cancel
     ep.libInit(cfg)
     tcfg = pj.TransportConfig()
     tcfg.port, tcfg.boundAddress = port, host
