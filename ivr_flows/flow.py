@@ -9,7 +9,8 @@ from typing import Mapping
 import yaml
 
 FLOWS_DIR = Path(__file__).parent / "flows"
-OPS = ("lookup_caller", "buildings_for_apartment", "register_request", "request_status", "callback_task")
+OPS = ("lookup_caller", "buildings_for_apartment", "register_request", "request_status", "callback_task",
+       "staff_request", "attach_request")  # the last two: staff calls (flows/staff.yaml)
 RECORD_NAMES = ("description", "voicemail")
 
 # node type -> (required keys, keys that name other nodes, keys holding {value: node} maps)

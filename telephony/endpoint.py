@@ -59,7 +59,16 @@ class Account(pj.Account):
 
         key = uuid.uuid4().hex
         self.incoming[key] = Call(self, self.events, prm.callId, key)
+        self.incoming[key].request_user = request_user(prm.rdata.wholeMsg)  # Kamailio may have rewritten it
         self.events.put("incoming", key)
+
+
+def request_user(message: str | None) -> str | None:
+    """The user part of a SIP request's Request-URI (``INVITE sip:dispatch@host SIP/2.0`` -> ``dispatch``)."""
+    line = (message or "").split("\n", 1)[0].split()
+    if len(line) < 2 or "@" not in line[1]:
+        return None
+    return line[1].split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0] or None
 
 
 class Call(pj.Call):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from recordings import spool
 
+from .staff_calls import STAFF_OPS, technician_account
+
 log = logging.getLogger(__name__)
 
 ORG_OPS = {"lookup_caller", "buildings_for_apartment", "request_status"}
@@ -139,6 +141,11 @@ class Journal:
     def invoke(self, manifest: dict, op: str, args: dict) -> dict:
         """One of the flow's Invoke ops; returns ``{"ok", "data"}`` for InvokeResult."""
         org_id, call_id = manifest.get("org_id"), manifest.get("call_id")
+        if op in STAFF_OPS:  # which request a staff call is about: nothing to spool, the call goes on without one
+            if call_id is None:
+                return {"ok": False, "data": {"error": "no_call"}}
+            if op == "staff_request":
+                args = {**args, "account": technician_account(manifest)}
         try:
             if call_id is None and op in ("register_request", "callback_task"):
                 raise ConnectionError("the call was never opened in the journal")
@@ -223,6 +230,12 @@ class Journal:
             rec["recording_id"] = self.calls.attach_recording(call_id=data["call_id"], kind=rec["kind"],
                                                               path=rec["path"],
                                                               request_id=data.get("request_id"))
+            spool.write_json(manifest_path, data)
+        if data.get("staff") and not data.get("history_logged"):  # the call's line in its request's history
+            talk = _dt(data.get("bridged_at")), _dt(data.get("ended_at"))
+            self.calls.log_staff_call(data["call_id"], account=data.get("sip_user"),
+                                      talk_s=(talk[1] - talk[0]).total_seconds() if all(talk) else None)
+            data["history_logged"] = True
             spool.write_json(manifest_path, data)
         data.update(state="stored", stored_at=time.time())
         spool.write_json(manifest_path, data)

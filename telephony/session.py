@@ -18,6 +18,7 @@ from ivr_flows import events as E
 from recordings import spool
 
 from . import media
+from .staff_calls import STAFF_OPS
 
 log = logging.getLogger(__name__)
 REQUEST_VARS = ("work_type", "emergency", "apartment", "building_id")
@@ -169,6 +170,9 @@ class Session:
         if action.op == "register_request" and ok:
             self.manifest.update(request_id=result.get("request_id"), request_number=result.get("number"))
             self.save()
+        elif action.op in STAFF_OPS and ok:  # the request a staff call is about: its recordings go there too
+            self.manifest.update(request_id=result.get("request_id"), request_number=result.get("request_number"))
+            self.save()
         if data.get("orphan"):  # the caller left while we waited: the clean-up still runs
             self.current = None
             self.feed(E.HungUp())
@@ -194,6 +198,8 @@ class Session:
         if other_audio is None or getattr(self, "_bridged_audio", None) is not None or self.hung_up:
             return
         self._bridged_audio = other_audio
+        self.manifest["bridged_at"] = datetime.now(timezone.utc).isoformat()  # the conversation's start
+        self.save()
         self.stop_players()
         self.audio.startTransmit(other_audio)
         other_audio.startTransmit(self.audio)
@@ -225,7 +231,7 @@ class Session:
             else:
                 self.submit_invoke(action)
         elif isinstance(action, A.Transfer):
-            other = self.worker.dial(self, self.worker.resolve_target(action.target))
+            other = self.worker.dial(self, self.worker.resolve_target(action.target, self.info))
             if other is None:
                 self.current = None
                 self.pending.insert(0, _Answer(E.TransferResult(False)))

@@ -18,7 +18,20 @@ import time
 
 REGISTER_TIMEOUT_S = 8.0
 STAFF_NUMBER = "dispatch"  # what a technician dials (Kamailio authenticates him first)
+TO_STAFF = "to-"  # "to-<acct>": a dispatcher calls that technician (Kamailio rewrote the Request-URI)
 STAFF_FLOW = "staff"  # ivr_flows/flows/staff.yaml
+STAFF_OPS = ("staff_request", "attach_request")
+
+
+def is_staff_number(number: str | None) -> bool:
+    """A staff call: "dispatch", or "to-<acct>" (contracts: Kamailio authenticated the caller)."""
+    return number == STAFF_NUMBER or (bool(number) and number.startswith(TO_STAFF) and len(number) > len(TO_STAFF))
+
+
+def technician_account(info: dict) -> str | None:
+    """Whose open requests a staff call is about: the callee of a "to-<acct>" call, else the caller."""
+    to = info.get("to_number") or ""
+    return to[len(TO_STAFF):] if to.startswith(TO_STAFF) else info.get("sip_user")
 
 
 def register(registrar: str, username: str, password: str, *, port: int = 0, timeout: float = REGISTER_TIMEOUT_S,
@@ -67,9 +80,11 @@ def register(registrar: str, username: str, password: str, *, port: int = 0, tim
 
 
 def call(target: str, username: str, password: str, *, hold: float = 3.0, timeout: float = 15.0,
-         host: str = "127.0.0.1", play: str | None = None, play_at: float = 0.0, record: str | None = None) -> dict:
+         host: str = "127.0.0.1", play: str | None = None, play_at: float = 0.0, record: str | None = None,
+         dtmf: list[tuple[float, str]] = ()) -> dict:
     """Call ``target`` (e.g. ``sip:dispatch@host:port``) as ``username`` with his digest credentials (answering a
-    challenge), stay ``hold`` seconds once answered, hang up; return the final code and whether it was answered."""
+    challenge), stay ``hold`` seconds once answered, hang up; return the final code and whether it was answered.
+    ``dtmf``: ``(seconds after the answer, keys)`` pairs, sent as RFC 2833 events (e.g. ``(3, "123#")``)."""
     import pjsua2 as pj
 
     state: dict = {"answered": False, "code": None}
@@ -94,8 +109,17 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
     the_call.makeCall(target, pj.CallOpParam(True))
     end = time.monotonic() + timeout + hold
     player = recorder = None
+    keys = sorted(dtmf)
+    sent: list[str] = []
     while not state.get("ended") and time.monotonic() < end:
         ep.libHandleEvents(20)
+        if keys and state["answered"] and time.monotonic() - state["answered_at"] >= keys[0][0]:
+            digits = keys.pop(0)[1]
+            try:
+                the_call.dialDtmf(digits)  # RFC 2833 (pjsua's default DTMF method)
+                sent.append(digits)
+            except pj.Error as exc:
+                state["dtmf_error"] = exc.info()
         if record and recorder is None and state["answered"]:
             recorder = pj.AudioMediaRecorder()
             recorder.createRecorder(record)
@@ -115,6 +139,8 @@ def call(target: str, username: str, password: str, *, hold: float = 3.0, timeou
         for _ in range(50):
             ep.libHandleEvents(20)
     result = {"answered": state["answered"], "code": state["code"], "hung_up_here": bool(state.get("hung_up_here"))}
+    if dtmf:
+        result["dtmf_sent"] = sent
     del player, recorder, the_call
     acc.shutdown()
     del acc
@@ -262,6 +288,9 @@ def main(argv=None) -> int:
     dial.add_argument("--play", help="a WAV file to speak into the call")
     dial.add_argument("--play-at", type=float, default=0.0, help="seconds after the answer")
     dial.add_argument("--record", help="write what the staff member hears here")
+    dial.add_argument("--dtmf", action="append", default=[], help="keys to send (RFC 2833), e.g. 123#; repeatable")
+    dial.add_argument("--dtmf-at", action="append", type=float, default=[],
+                      help="seconds after the answer for the --dtmf of the same position (default: 2)")
     desk = sub.add_parser("answer", help="a dispatcher's softphone: register, answer one call, print JSON")
     desk.add_argument("registrar")
     desk.add_argument("username")
@@ -278,8 +307,14 @@ def main(argv=None) -> int:
         print(json.dumps(result), flush=True)
         return 0 if result["answered"] else 1
     if args.cmd == "call":
+        if len(args.dtmf_at) > len(args.dtmf):
+            parser.error("every --dtmf-at needs its --dtmf")
+        at = args.dtmf_at + [2.0] * (len(args.dtmf) - len(args.dtmf_at))
+        bad = [keys for keys in args.dtmf if not keys or any(ch not in "0123456789*#ABCD" for ch in keys)]
+        if bad:
+            parser.error(f"--dtmf takes the keys 0-9, *, #, A-D, not {bad[0]!r}")
         result = call(args.target, args.username, args.password, hold=args.hold, play=args.play,
-                      play_at=args.play_at, record=args.record)
+                      play_at=args.play_at, record=args.record, dtmf=list(zip(at, args.dtmf)))
         print(json.dumps(result), flush=True)
         return 0 if result["answered"] else 1
     result = register(args.registrar, args.username, args.password, timeout=args.timeout, stay=args.stay)

@@ -27,7 +27,7 @@ from . import endpoint as ep_mod
 from .journal import Journal, caller_phone, dialled_number
 from .session import Session, new_call_uuid
 from .settings import SipSettings
-from .staff_calls import STAFF_FLOW, STAFF_NUMBER, open_staff_call
+from .staff_calls import STAFF_FLOW, TO_STAFF, is_staff_number, open_staff_call
 
 log = logging.getLogger("telephony.worker")
 REPLAY_EVERY_S = 10.0
@@ -66,7 +66,7 @@ class Worker:
         ivr = load_ivr_settings()
         if self._flow is None:
             self._flow = load_flow(ivr.flow, params=ivr.flow_params())
-        # Staff dialling "dispatch" (authenticated by Kamailio) get the staff flow (telephony/staff_calls.py).
+        # Staff calls ("dispatch", "to-<acct>"; authenticated by Kamailio) get the staff flow (staff_calls.py).
         self._staff_flow = load_flow(STAFF_FLOW, params=ivr.flow_params())
         if self._prompt_path is None:
             self._prompt_path = catalogue_for(self.settings).path
@@ -75,12 +75,17 @@ class Worker:
         return self._step(flow or self._flow, state, event)
 
     def flow_for(self, details: dict):
-        return self._staff_flow if details.get("to_number") == STAFF_NUMBER else self._flow
+        return self._staff_flow if details.get("staff") else self._flow
 
     def prompt_path(self, prompt_id: str):
         return self._prompt_path(prompt_id)
 
-    def resolve_target(self, target: str) -> str:
+    def resolve_target(self, target: str, info: dict | None = None) -> str:
+        to = (info or {}).get("to_number") or ""
+        if target == "technician":  # a dispatcher's "to-<acct>" call: that technician, through Kamailio
+            if not to.startswith(TO_STAFF):
+                return ""
+            return f"sip:{to[len(TO_STAFF):]}@{self.sip.host}:{self.settings.sip_port}"
         if target == "dispatchers":
             if not self.sip.dispatcher_uri and self.sip.workers > 1:  # every dispatcher registered at Kamailio
                 return f"sip:dispatchers@{self.sip.host}:{self.settings.sip_port}"
@@ -198,16 +203,23 @@ class Worker:
         info = call.getInfo()
         caller_raw, phone = _user(info.remoteUri), caller_phone(info.remoteUri)
         # The flow gets a real phone number or None (anonymous, withheld or malformed: it asks the apartment);
-        # the journal keeps what was received.
+        # the journal keeps what was received. A staff call is told by its Request-URI, which Kamailio rewrites
+        # ("dispatch" for the short number, "to-<acct>" for a dispatcher calling a technician; the To header keeps
+        # what was dialled).
+        to_number = dialled_number(info.localUri, self.sip.did)
+        request_user = getattr(call, "request_user", None)
+        if is_staff_number(request_user):
+            to_number = request_user
         details = {"call_uuid": key, "sip_call_id": info.callIdString, "caller": phone,
-                   "from_number": phone or (caller_raw or "anonymous")[:32],
-                   "to_number": dialled_number(info.localUri, self.sip.did),
+                   "from_number": phone or (caller_raw or "anonymous")[:32], "to_number": to_number,
                    "arrived_at": datetime.now(timezone.utc).isoformat()}
+        if is_staff_number(to_number):
+            details.update(staff=True, sip_user=caller_raw)
         self.calls[key] = call
         self.sessions[key] = Session(self, call, details)
         call.answer(ep_mod.call_param(200))
         opener = self.journal.open_call
-        if details["to_number"] == STAFF_NUMBER:
+        if details.get("staff"):
             opener = partial(open_staff_call, self.journal)  # Kamailio authenticated him: From = his account
         self.journal.submit(key, "open", opener,
                             {**details, "arrived_at": datetime.fromisoformat(details["arrived_at"])})

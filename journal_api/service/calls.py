@@ -29,17 +29,18 @@ from ..storage import tables_calls as tc
 from .call_queries import CallQueries
 from .incidents import incident_fields
 from .requests import NewRequest, RequestService
+from .staff_calls import StaffCallOps
 from .uow import UnitOfWork
 
 IVR = Actor(kind="system", role="system", name="IVR")
 ORG_OPS = ("lookup_caller", "buildings_for_apartment", "request_status")
 INVOKE_OPS = {"lookup_caller": "lookup_caller", "buildings_for_apartment": "buildings_for_apartment",
               "register_request": "register_from_call", "request_status": "request_status",
-              "callback_task": "callback_task"}
+              "callback_task": "callback_task", "staff_request": "staff_request", "attach_request": "attach_request"}
 MAX_RECORDING_BYTES = 2 ** 31
 
 
-class CallService(CallQueries):
+class CallService(CallQueries, StaffCallOps):
     def __init__(self, uow_factory: Callable[[], UnitOfWork], requests: RequestService, blobs: BlobStore):
         self.uow = uow_factory
         self.requests = requests

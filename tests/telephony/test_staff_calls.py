@@ -61,7 +61,7 @@ def test_a_staff_softphone_registers_with_its_record_credentials_and_a_disabled_
         kept.wait(10)
 
 
-NO_REQUEST = ()  # what a technician without a request keys in
+NO_REQUEST = ("--dtmf", "#", "--dtmf-at", 1)  # "#" alone: the call is not about a request
 
 
 def dial_dispatch(hotline, user: str, password: str, hold: float = 2, *extra) -> dict:
@@ -83,17 +83,43 @@ def test_dialling_dispatch_needs_the_technicians_credentials_and_reaches_a_worke
     assert row["from_number"] == technician.phone  # his authenticated SIP account -> his staff record
 
 
-def test_a_technician_nobody_answers_leaves_a_voice_message_with_a_callback_task(
-        hotline_factory, org, technician, container, speech):
+def open_request(container, org, building, technician, description="Течь в подвале, подъезд 2") -> int:
+    """A request assigned to the technician; returns its number."""
+    from journal_api.service.requests import NewRequest
+
+    r = container.requests.register(org.id, SYSTEM, NewRequest(description=description, work_type="water",
+                                                                building_id=building.id, channel="dispatcher"))
+    if r.assignee_id != technician.id:
+        container.requests.assign(org.id, r.number, SYSTEM, "dispatcher", technician.id)
+    return r.number
+
+
+def staff_history(container, org, number: int) -> list:
+    return [h for h in container.requests.history(org.id, number, SYSTEM) if h.kind == "staff_call"]
+
+
+def test_a_technician_nobody_answers_leaves_a_voice_message_on_his_only_open_request(
+        hotline_factory, org, building, technician, container, speech):
+    number = open_request(container, org, building, technician)
     hotline = hotline_factory(workers=2)  # no dispatcher registered: Kamailio answers the transfer leg 480
     user, password = credentials(hotline, technician.id)
-    outcome = dial_dispatch(hotline, user, password, 20, "--play", speech, "--play-at", 7)
+    # "Заявка номер 1", "Соединяю с диспетчером", 480, "Все диспетчеры заняты...", the beep at about 13 s
+    outcome = dial_dispatch(hotline, user, password, 34, "--play", speech, "--play-at", 14)
     assert outcome["answered"], hotline.logs()
     row = stored_call(container, kinds=("call", "voicemail"), timeout=25)[0]
     assert row["from_number"] == technician.phone and row["to_number"] == "dispatch"
-    assert row["ivr_path"][:2] == ["to_dispatcher", "voicemail_record"], row["ivr_path"]
+    assert row["ivr_path"][:6] == ["find_request", "say_request", "route", "dispatch_call", "to_dispatcher",
+                                   "voicemail_record"], row["ivr_path"]
     assert "main_menu" not in row["ivr_path"]  # the staff flow, not the residents' menu
-    assert row["callback_reason"] == "voicemail" and row["callback_due_at"] is not None
+    assert row["callback_reason"] == "voicemail" and row["callback_due_at"] is not None  # on the live board
+    request = container.requests.get(org.id, number, SYSTEM)
+    assert row["request_id"] == request.id
+    recordings = {r["kind"]: r for r in recording_rows(container.engine, row["id"])}
+    assert recordings["voicemail"]["request_id"] == recordings["call"]["request_id"] == request.id
+    assert likeness(blob_path(container, recordings["voicemail"]), speech) > 0.6  # what he said
+    (entry,) = wait_for(lambda: staff_history(container, org, number), 10, message="the history entry")
+    assert entry.actor_name == technician.full_name and entry.channel == "phone"
+    assert "голосовое сообщение" in entry.note and f"№ {recordings['voicemail']['id']}" in entry.note, entry.note
 
 
 def envelope(path, hz: float | None = None, step_s: float = 0.1) -> "np.ndarray":
@@ -242,14 +268,15 @@ def test_a_technician_who_gives_up_while_she_rings_or_a_dispatcher_who_hangs_up_
     user, password = credentials(hotline, technician.id)
 
     ringing = start_desk(hotline, container, org, "--ring", 30, "--timeout", 30)
-    gave_up = dial_dispatch(hotline, user, password, 5)  # the prompt, then 2-3 s of ringing
+    gave_up = dial_dispatch(hotline, user, password, 6, *NO_REQUEST)  # "#", the prompt, then 2-3 s of ringing
     assert gave_up["answered"] and gave_up["hung_up_here"]
     assert desk_outcome(ringing) == {"registered": 200, "rang": True, "answered": False, "ended": True}
     (first,) = stored_call(container, kinds=("call",))
-    assert first["ivr_path"] == ["to_dispatcher"] and first["callback_reason"] == "abandoned_in_queue"
+    assert first["ivr_path"][-1] == "to_dispatcher" and first["callback_reason"] == "abandoned_in_queue"
+    assert "ask_request" in first["ivr_path"] and first["request_id"] is None
 
     short = start_desk(hotline, container, org, "--hangup-after", 2)
-    cut_off = dial_dispatch(hotline, user, password, 20, "--play", speech, "--play-at", 1)
+    cut_off = dial_dispatch(hotline, user, password, 20, "--play", speech, "--play-at", 1, *NO_REQUEST)
     assert cut_off["answered"] and not cut_off["hung_up_here"]  # the hotline ended his leg when she left
     assert desk_outcome(short) == {"registered": 200, "rang": True, "answered": True, "ended": True}
     second = stored_call(container, count=2, kinds=("call",))[1]
@@ -257,3 +284,31 @@ def test_a_technician_who_gives_up_while_she_rings_or_a_dispatcher_who_hangs_up_
     (recording,) = recording_rows(container.engine, second["id"])
     kept = envelope(blob_path(container, recording))  # kept: the prompt, the ringing, what was said before she left
     assert len(kept) >= 30 and kept.max() > 500
+
+
+def test_a_technician_keys_the_request_number_a_wrong_one_is_asked_again_and_the_call_lands_on_the_request(
+        hotline_factory, org, building, technician, container):
+    container.registry.upsert_staff(org.id, SYSTEM, {"full_name": "Петрова Анна Сергеевна", "role": "dispatcher",
+                                                     "phone": "+7 912 000-00-02", "sip_account": "petrova"})
+    open_request(container, org, building, technician)
+    number = open_request(container, org, building, technician, "Нет света на лестнице")  # two open: he is asked
+    hotline = hotline_factory(workers=2)
+    user, password = credentials(hotline, technician.id)
+    desk = start_desk(hotline, container, org, "--timeout", 40)
+    # 1 s: a number nobody has; "Заявка с таким номером не найдена", asked again; 5 s: the right one, said back
+    outcome = dial_dispatch(hotline, user, password, 16, "--dtmf", "999#", "--dtmf-at", 1,
+                            "--dtmf", f"{number}#", "--dtmf-at", 5)
+    assert outcome["answered"] and outcome["dtmf_sent"] == ["999#", f"{number}#"], outcome
+    assert desk_outcome(desk)["answered"]
+    row = stored_call(container, kinds=("call",))[0]
+    assert row["ivr_path"][:5] == ["find_request", "ask_request", "attach_request", "wrong_request", "ask_again"]
+    assert row["ivr_path"][-6:] == ["attach_again", "say_request", "route", "dispatch_call", "to_dispatcher",
+                                    "transferred"], row["ivr_path"]
+    request = container.requests.get(org.id, number, SYSTEM)
+    assert row["request_id"] == request.id and "".join(row["digits"]).startswith("999#")
+    (recording,) = recording_rows(container.engine, row["id"])
+    assert recording["request_id"] == request.id
+    (entry,) = wait_for(lambda: staff_history(container, org, number), 10, message="the history entry")
+    assert entry.actor_name == technician.full_name and "диспетчерская: разговор" in entry.note, entry.note
+    talk = int(entry.note.split("разговор ")[1].split()[0])
+    assert 2 <= talk <= 8 and f"запись № {recording['id']}" in entry.note, entry.note
