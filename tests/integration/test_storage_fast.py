@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from journal_api.storage import tables as t
+from journal_api.storage.db import make_engine
 from journal_api.storage.fast import Prepared
 
 MSK = timezone(timedelta(hours=3))
@@ -62,3 +63,23 @@ def test_positional_dialects_are_refused(sqlite_container):
         with pytest.raises(ValueError):
             Prepared(sa.select(t.organisations.c.id).where(t.organisations.c.id == sa.bindparam("org")),
                      conn.dialect)
+
+
+def test_a_connection_the_server_closed_fails_one_statement_and_the_pool_reconnects(pg_url, pg_engine):
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_idle_seconds=3600)  # no ping at checkout
+    stmt = sa.select(sa.func.pg_backend_pid().label("pid"), sa.bindparam("n", type_=sa.Integer).label("n"))
+    try:
+        with engine.connect() as conn:
+            [row] = Prepared(stmt, conn.dialect).rows(conn, {"n": 1})
+            pid = row.pid
+        with pg_engine.connect() as admin:
+            assert admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid}, 5000)").scalar_one()
+        with engine.connect() as conn:
+            with pytest.raises(sa.exc.OperationalError):  # SQLAlchemy's exception, the connection invalidated
+                Prepared(stmt, conn.dialect).rows(conn, {"n": 2})
+            assert conn.invalidated
+        with engine.connect() as conn:
+            [row] = Prepared(stmt, conn.dialect).rows(conn, {"n": 3})
+            assert row.pid != pid and row.n == 3
+    finally:
+        engine.dispose()
