@@ -65,8 +65,13 @@ NO_REQUEST = ("--dtmf", "#", "--dtmf-at", 1)  # "#" alone: the call is not about
 
 
 def dial_dispatch(hotline, user: str, password: str, hold: float = 2, *extra) -> dict:
-    proc = subprocess.run([PY, "-m", "telephony.staff_calls", "call", f"sip:dispatch@127.0.0.1:{hotline.port}", user,
-                           password, "--hold", str(hold), *map(str, extra)], cwd=ROOT, capture_output=True, text=True, timeout=40)
+    return dial_staff(hotline, "dispatch", user, password, hold, *extra)
+
+
+def dial_staff(hotline, whom: str, user: str, password: str, hold: float = 2, *extra) -> dict:
+    proc = subprocess.run([PY, "-m", "telephony.staff_calls", "call", f"sip:{whom}@127.0.0.1:{hotline.port}", user,
+                           password, "--hold", str(hold), *map(str, extra)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
     return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
 
 
@@ -241,9 +246,10 @@ def test_a_technician_is_bridged_to_the_dispatcher_on_duty_and_both_hear_each_ot
     assert likeness(blob_path(container, recording), said, *HIS) > 0.8  # ...and his
 
 
-def start_desk(hotline, container, org, *args):
-    """Petrova, the dispatcher on duty, registered (her staff record must exist before the hotline starts)."""
-    desk = container.registry.list_staff(org.id, role="dispatcher")[0]
+def start_desk(hotline, container, org, *args, person=None):
+    """Petrova, the dispatcher on duty (or ``person``), registered and answering (her staff record must exist
+    before the hotline starts)."""
+    desk = person or container.registry.list_staff(org.id, role="dispatcher")[0]
     user, password = credentials(hotline, desk.id)
     proc = subprocess.Popen([PY, "-m", "telephony.staff_calls", "answer", f"sip:127.0.0.1:{hotline.port}", user,
                              password, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -312,3 +318,34 @@ def test_a_technician_keys_the_request_number_a_wrong_one_is_asked_again_and_the
     assert entry.actor_name == technician.full_name and "диспетчерская: разговор" in entry.note, entry.note
     talk = int(entry.note.split("разговор ")[1].split()[0])
     assert 2 <= talk <= 8 and f"запись № {recording['id']}" in entry.note, entry.note
+
+
+def test_a_dispatcher_calls_a_technician_about_his_request_and_when_he_does_not_answer_hears_so(
+        hotline_factory, org, building, technician, container):
+    desk = container.registry.upsert_staff(org.id, SYSTEM, {
+        "full_name": "Петрова Анна Сергеевна", "role": "dispatcher", "phone": "+7 912 000-00-02",
+        "sip_account": "petrova"})
+    number = open_request(container, org, building, technician)
+    hotline = hotline_factory(workers=2)
+    user, password = credentials(hotline, desk.id)
+    # Kamailio sends her call to "ivanov" to a worker as "to-ivanov" (contracts §2); the worker rings him
+    phone = start_desk(hotline, container, org, "--timeout", 40, person=technician)
+    talked = dial_staff(hotline, technician.sip_account, user, password, 12)  # "Заявка номер 1", "Соединяю с техником"
+    assert talked["answered"] and talked["hung_up_here"], hotline.logs()
+    assert desk_outcome(phone) == {"registered": 200, "rang": True, "answered": True, "ended": True}
+    row = stored_call(container, kinds=("call",))[0]
+    assert row["to_number"] == "to-ivanov" and row["from_number"] == desk.phone
+    assert row["ivr_path"] == ["find_request", "say_request", "route", "to_technician", "transferred"]
+    request = container.requests.get(org.id, number, SYSTEM)
+    assert row["request_id"] == request.id and row["callback_reason"] is None
+    (entry,) = wait_for(lambda: staff_history(container, org, number), 10, message="the history entry")
+    assert entry.actor_name == desk.full_name, entry.actor_name
+    assert "Петрова Анна Сергеевна → Иванов Иван Петрович: разговор" in entry.note, entry.note
+
+    unanswered = dial_staff(hotline, technician.sip_account, user, password, 20)  # his softphone is off now
+    assert unanswered["answered"] and not unanswered["hung_up_here"]  # "Техник не отвечает", and the hotline hangs up
+    second = stored_call(container, count=2, kinds=("call",))[1]
+    assert second["ivr_path"][-3:] == ["to_technician", "technician_no_answer", "end"], second["ivr_path"]
+    assert second["request_id"] == request.id and second["callback_reason"] is None  # nobody to call back
+    entries = wait_for(lambda: staff_history(container, org, number)[1:], 10, message="the second entry")
+    assert "Иванов Иван Петрович: не ответил" in entries[0].note, entries[0].note
