@@ -202,6 +202,7 @@ def _wait(page, expression: str, timeout: float = 15.0):
 @pytest.mark.e2e
 def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_closed(server, dispatcher, container,
                                                                                        org, building):
+    """Then a callback task arrives the same way and is marked done."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -234,8 +235,20 @@ def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_
             page.wait_for_url(f"{server}/board")
             assert "Инцидент закрыт" in page.inner_text("main")
             assert "Известных инцидентов нет." in page.inner_text("#incidents")
+
+            missed = container.calls.missed(org_id=org.id, sip_call_id="b-1", from_number="+79035550009",
+                                            to_number="+74950000000", at=container.clock())
+            _wait(page, "document.querySelectorAll('#callbacks tbody form').length === 1")
+            assert "+79035550009" in page.inner_text("#callbacks") and "линии были заняты" in page.inner_text(
+                "#callbacks")
+            page.click("#callbacks button:has-text('Выполнено')")
+            page.wait_for_url(f"{server}/board")
+            assert "Обратный звонок отмечен выполненным" in page.inner_text("main")
+            assert "Обратных звонков не ждут." in page.inner_text("#callbacks")
         finally:
             browser.close()
+    with container.engine.connect() as conn:
+        assert conn.scalar(sa.select(calls_table.c.callback_done_at).where(calls_table.c.id == missed)) is not None
     (incident,) = IncidentService(container.uow).find(org.id)
     assert incident["status"] == "closed" and incident["closed_at"] is not None
 
