@@ -113,7 +113,7 @@ def create_registry(c: Container, orgs: int, buildings: int, technicians: int, r
                 first, middle = rng.choice(FIRST)
                 s = c.registry.upsert_staff(org.id, SYSTEM, {
                     "full_name": f"{rng.choice(SURNAMES)} {first} {middle}", "role": role,
-                    "phone": f"+7912{n:02d}{k:05d}", "sip_account": f"{role[:4]}{k}"})
+                    "phone": f"+7912{n:02d}{k:05d}", "sip_account": f"{role[:4]}{n}-{k}"})
                 if role == "technician":
                     fx.technicians.append(s.id)
                 elif role == "dispatcher" and not fx.dispatcher_id:

@@ -12,6 +12,8 @@ from .errors import ValidationError
 from .worktypes import ROLES, check_choice, check_code
 
 _ORG_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,31}$")
+_SIP_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+_SIP_RESERVED = re.compile(r"^(dispatch|dispatchers(-[0-9]+)?|to-.*)$")  # the hotline's own routing words
 
 
 def _text(value, field: str, *, max_len: int = 200, required: bool = True) -> str | None:
@@ -22,6 +24,16 @@ def _text(value, field: str, *, max_len: int = 200, required: bool = True) -> st
         return None
     if len(text) > max_len:
         raise ValidationError(f"'{field}' is longer than {max_len} characters.", field=field)
+    return text
+
+
+def _sip_user(value) -> str | None:
+    """A SIP account is the user part of a softphone's address at Kamailio: Latin letters, digits and _ . + -,
+    and not one of the words the hotline routes by itself (telephony/kamailio.py)."""
+    text = _text(value, "sip_account", max_len=64, required=False)
+    if text is not None and (not _SIP_USER.match(text) or _SIP_RESERVED.match(text)):
+        raise ValidationError(f"'sip_account' '{text}' is not usable as a SIP login: use Latin letters, digits and "
+                              "_ . + - (e.g. ivanov), not dispatch, dispatchers or to-...", field="sip_account")
     return text
 
 
@@ -151,7 +163,7 @@ class Staff:
         self.full_name = _text(full_name, "full_name")
         self.role = check_choice(role, ROLES, "role")
         self.phone = phone
-        self.sip_account = _text(sip_account, "sip_account", max_len=64, required=False)
+        self.sip_account = _sip_user(sip_account)
         self.email = _text(email, "email", required=False)
         self.external_id = _text(external_id, "external_id", max_len=64, required=False)
         self.active = True

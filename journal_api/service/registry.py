@@ -204,6 +204,7 @@ class RegistryService:
             existing = s.scalar(sa.select(Staff).where(t.staff.c.org_id == org_id, t.staff.c.phone == phone))
         fresh = Staff(org_id, data.get("full_name"), data.get("role"), phone, sip_account=data.get("sip_account"),
                       email=data.get("email"), external_id=external)
+        _sip_account_free(uow, org_id, fresh.sip_account, existing.id if existing is not None else None)
         if existing is None:
             s.add(fresh)
             _flush_unique(uow, "Another staff member already has this phone, SIP account or external id.")
@@ -255,6 +256,7 @@ class RegistryService:
             fresh = Staff(org_id, data["full_name"], data["role"],
                           normalize_phone(data["phone"], region=uow.session.get(Organisation, org_id).phone_region),
                           sip_account=data["sip_account"], email=data["email"], external_id=data["external_id"])
+            _sip_account_free(uow, org_id, fresh.sip_account, staff.id)
             diff = {}
             for name in ("full_name", "role", "phone", "sip_account", "email", "external_id"):
                 if getattr(staff, name) != getattr(fresh, name):
@@ -401,3 +403,13 @@ def _flush_unique(uow: UnitOfWork, message: str) -> None:
         raise Conflict(message) from exc
 
 
+def _sip_account_free(uow: UnitOfWork, org_id: int, account: str | None, staff_id: int | None) -> None:
+    """A SIP account is a login at the installation's one registrar (Kamailio), so it is unique across the
+    organisations, not only within one (the table's constraint): refused here, on the write path."""
+    if not account:
+        return
+    st = t.staff.c
+    taken = uow.session.scalar(sa.select(st.id).where(st.sip_account == account, st.org_id != org_id).limit(1))
+    if taken is not None and taken != staff_id:
+        raise Conflict(f"SIP account '{account}' is already used in another organisation (SIP accounts are logins "
+                       "at the one registrar of this installation); choose another.", field="sip_account")

@@ -223,6 +223,30 @@ def test_another_organisations_token_cannot_change_staff(client, container, tech
     assert rows(container, t.staff, id=technician.id)[0].active is True
 
 
+
+def test_a_sip_account_is_one_login_for_the_whole_installation(client, container, technician, outsider, admin):
+    """Kamailio is one registrar for every organisation: another УК may not take "ivanov", nor rename to it."""
+    r = client.post(f"{API}/staff", json={**PLUMBER, "sip_account": technician.sip_account}, headers=outsider)
+    assert r.status_code == 409, r.get_json()
+    error = r.get_json()["error"]
+    assert error["field"] == "sip_account" and "another organisation" in error["message"]
+    made = client.post(f"{API}/staff", json={**PLUMBER, "sip_account": "petrov"}, headers=outsider)
+    assert made.status_code == 201, made.get_json()
+    r = client.patch(f"{API}/staff/{made.get_json()['id']}", json={"sip_account": "ivanov"}, headers=outsider)
+    assert r.status_code == 409 and r.get_json()["error"]["field"] == "sip_account"
+    assert sorted(s.sip_account for s in rows(container, t.staff)) == ["ivanov", "petrov"]
+    own = client.patch(f"{API}/staff/{technician.id}", json={"full_name": "Иванов Иван Петрович (ст.)"},
+                       headers=admin)  # his own account stays his on any other change
+    assert own.status_code == 200, own.get_json()
+
+
+@pytest.mark.parametrize("account", ["иванов", "ivan ov", "dispatch", "dispatchers-2", "to-ivanov"])
+def test_a_sip_account_that_cannot_be_a_sip_login_is_rejected(client, container, admin, account):
+    r = client.post(f"{API}/staff", json={**PLUMBER, "sip_account": account}, headers=admin)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["field"] == "sip_account" and "SIP login" in r.get_json()["error"]["message"]
+    assert not rows(container, t.staff)
+
 # -- work types --------------------------------------------------------------------------------------------------
 def test_an_organisation_adds_renames_deactivates_and_deletes_its_own_work_type(client, container, admin):
     r = client.post(f"{API}/work-types", json={"code": "parking", "name": "Паркинг"}, headers=admin)
