@@ -45,9 +45,9 @@ def check_dispatch_number(number: str) -> str:
     return number
 
 
-def write_dbtext(directory: Path, accounts: list[dict], on_duty: list[str] | None = None) -> None:
-    """``accounts``: [{"username", "password", "role"}]; ``on_duty``: the dispatchers' accounts that
-    ``dispatchers`` rings. db_text files: a header of typed columns, then rows."""
+def write_dbtext(directory: Path, accounts: list[dict], on_duty: list[tuple[str, int]] | None = None) -> None:
+    """``accounts``: [{"username", "password", "role"}]; ``on_duty``: (account, org_id) of the dispatchers that
+    ``dispatchers-<org_id>`` rings. db_text files: a header of typed columns, then rows."""
     directory.mkdir(parents=True, exist_ok=True)
     _write_atomic(directory / "version", "table_name(string) table_version(int)\nsubscriber:7\nuacreg:5\nduty:2\n")
     _write_subscriber(directory, accounts)
@@ -62,22 +62,28 @@ def _write_subscriber(directory: Path, accounts: list[dict]) -> None:
         "role(string,null)\n" + "".join(row + "\n" for row in rows))
 
 
-def write_duty(directory: Path, on_duty: list[str]) -> None:
-    """The htable ``duty``: one key per account on duty (value 1)."""
+def write_duty(directory: Path, on_duty: list[tuple[str, int]]) -> None:
+    """The htable ``duty``: one key per account on duty, its value the organisation's id (a string), so that a
+    worker's ``dispatchers-<org_id>`` rings that organisation's dispatchers only (tenants never mix)."""
     _write_atomic(directory / "duty", "id(int,auto) key_name(string) key_type(int) value_type(int) key_value(string) "
-                  "expires(int)\n" + "".join(f"{i}:{_esc(a)}:0:0:1:0\n" for i, a in enumerate(sorted(on_duty), 1)))
+                  "expires(int)\n" + "".join(f"{i}:{_esc(a)}:0:0:{int(org)}:0\n"
+                                             for i, (a, org) in enumerate(sorted(on_duty), 1)))
 
 
-def refresh_duty(directory: Path, on_duty: list[str]) -> bool:
+def refresh_duty(directory: Path, on_duty: list[tuple[str, int]]) -> bool:
     """Rewrite the ``duty`` table if the list changed; True: Kamailio must reload it (``htable.reload duty``)."""
-    if read_duty(directory) == sorted(on_duty):
+    if read_duty(directory, orgs=True) == sorted((a, int(org)) for a, org in on_duty):
         return False
     write_duty(directory, on_duty)
     return True
 
 
-def read_duty(directory: Path) -> list[str]:
-    return sorted(fields[1] for fields in _rows(directory / "duty") if len(fields) >= 2)
+def read_duty(directory: Path, orgs: bool = False) -> list:
+    """The accounts on duty (with ``orgs``: (account, org_id) pairs)."""
+    rows = [f for f in _rows(directory / "duty") if len(f) >= 5]
+    if orgs:
+        return sorted((f[1], int(f[4]) if f[4].isdigit() else 0) for f in rows)
+    return sorted(f[1] for f in rows)
 
 
 def refresh_dbtext(directory: Path, accounts: list[dict]) -> list[str]:
@@ -191,7 +197,7 @@ request_route {{
         route(STAFF);
         $var(to) = "dispatch";  # the worker sees one number, whatever was dialled
         route(DIALLED);
-    }} else if ($rU == "dispatchers" || $(rU{{s.substr,0,3}}) == "to-") {{
+    }} else if ($rU =~ "^dispatchers(-[0-9]+)?$" || $(rU{{s.substr,0,3}}) == "to-") {{
         sl_send_reply("403", "Not a number to dial"); exit;
     }} else if ($rU != $null && is_subscriber("$ru", "subscriber", "2")) {{
         route(STAFF);  # a staff account: only a dispatcher (manager, admin) calls one, through a worker
@@ -224,19 +230,23 @@ route[DIALLED] {{
 
 # A worker's own INVITE (a transfer leg): the dispatchers on duty, or one staff account, wherever registered.
 route[FROM_WORKER] {{
-    if ($rU == "dispatchers") {{ route(DISPATCHERS); exit; }}
+    if ($rU =~ "^dispatchers(-[0-9]+)?$") {{ route(DISPATCHERS); exit; }}
     if ($rU != $null && lookup("location")) {{ t_relay(); exit; }}
     sl_send_reply("480", "Not registered");
 }}
 
 # Every registered contact of every dispatcher in the duty table (rewritten by the supervisor), rung in parallel;
 # tm bridges the first 200 and CANCELs the other branches.
+# "dispatchers-<org_id>": that organisation's only (the duty value); plain "dispatchers" (a worker that could not
+# tell the caller's organisation, e.g. the database is down) rings every dispatcher on duty rather than nobody.
 route[DISPATCHERS] {{
     $var(found) = 0;
+    $var(org) = "*";
+    if ($rU =~ "^dispatchers-[0-9]+$") {{ $var(org) = $(rU{{s.substr,12,0}}); }}
     sht_iterator_start("d", "duty");
     while (sht_iterator_next("d")) {{
         $var(aor) = "sip:" + $shtitkey(d) + "@{listen_host}";
-        if (lookup("location", "$var(aor)")) {{
+        if (($var(org) == "*" || $var(org) == $shtitval(d)) && lookup("location", "$var(aor)")) {{
             if ($var(found) == 0) {{ $var(first) = $ru; }} else {{ append_branch(); }}
             $var(found) = $var(found) + 1;
         }}

@@ -231,7 +231,8 @@ class Session:
             else:
                 self.submit_invoke(action)
         elif isinstance(action, A.Transfer):
-            other = self.worker.dial(self, self.worker.resolve_target(action.target, self.info))
+            target = self.worker.resolve_target(action.target, {**self.info, "org_id": self.manifest["org_id"]})
+            other = self.worker.dial(self, target)
             if other is None:
                 self.current = None
                 self.pending.insert(0, _Answer(E.TransferResult(False)))

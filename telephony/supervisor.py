@@ -102,7 +102,7 @@ class Supervisor:
                                     text=True, errors="replace", preexec_fn=_die_with_parent)
         threading.Thread(target=self.read_kamailio, args=(self.kam,), daemon=True).start()
 
-    def staff_accounts(self) -> tuple[list[dict], list[str]]:
+    def staff_accounts(self) -> tuple[list[dict], list[tuple[str, int]]]:
         """Every active staff member with a ``sip_account`` may register (his role goes with his credentials);
         the second list: the dispatchers on duty now (:func:`on_duty`), whom ``dispatchers`` rings. The database
         being down only leaves the softphones out, never the hotline."""
@@ -113,6 +113,7 @@ class Supervisor:
             self.accounts_loaded = False
             return [], []
         self.accounts_loaded = True
+        rows = unambiguous(rows)
         accounts = [{"username": r.sip_account, "role": r.role,
                      "password": kamailio.staff_password(self.settings.secret_key, r.org_id, r.sip_account)}
                     for r in rows]
@@ -274,10 +275,25 @@ class Supervisor:
             self._container.dispose()
 
 
-def on_duty(staff, shifts, absences, now: datetime) -> list[str]:
-    """The dispatchers' accounts rung by ``dispatchers``, per organisation: those on a shift covering ``now`` and
-    not absent; when nobody of the organisation is, every active dispatcher who is not absent (the rule of the
-    escalation's ``dispatcher_on_duty``: an organisation without a rota, or a gap in it, still reaches someone)."""
+def unambiguous(staff) -> list:
+    """Kamailio has one account namespace for the installation, while the journal's uniqueness of ``sip_account``
+    is per organisation for older data (new writes are refused, journal_api/service/registry.py): an account name
+    held in two organisations is left out altogether, with a warning, rather than letting one tenant's
+    credentials or calls reach the other's staff."""
+    orgs: dict[str, set] = {}
+    for row in staff:
+        orgs.setdefault(row.sip_account, set()).add(row.org_id)
+    clash = sorted(a for a, ids in orgs.items() if len(ids) > 1)
+    if clash:
+        log.warning("SIP accounts held in more than one organisation are left out: %s", ", ".join(clash))
+    return [r for r in staff if r.sip_account not in clash]
+
+
+def on_duty(staff, shifts, absences, now: datetime) -> list[tuple[str, int]]:
+    """(account, org_id) of the dispatchers rung by ``dispatchers-<org_id>``, per organisation: those on a shift
+    covering ``now`` and not absent; when nobody of the organisation is, every active dispatcher who is not absent
+    (the rule of the escalation's ``dispatcher_on_duty``: an organisation without a rota, or a gap in it, still
+    reaches someone)."""
     from journal_api.domain.schedule import on_shift
 
     away = {a.staff_id for a in absences if a.starts_at <= now < a.ends_at}
@@ -289,7 +305,7 @@ def on_duty(staff, shifts, absences, now: datetime) -> list[str]:
     out = set()
     for rows in desks.values():
         chosen = [r for r in rows if r.id in working] or [r for r in rows if r.id not in away]
-        out.update(r.sip_account for r in chosen)
+        out.update((r.sip_account, r.org_id) for r in chosen)
     return sorted(out)
 
 

@@ -87,8 +87,10 @@ class Worker:
                 return ""
             return f"sip:{to[len(TO_STAFF):]}@{self.sip.host}:{self.settings.sip_port}"
         if target == "dispatchers":
-            if not self.sip.dispatcher_uri and self.sip.workers > 1:  # every dispatcher registered at Kamailio
-                return f"sip:dispatchers@{self.sip.host}:{self.settings.sip_port}"
+            if not self.sip.dispatcher_uri and self.sip.workers > 1:  # the caller's organisation's dispatchers on
+                org_id = (info or {}).get("org_id")  # duty at Kamailio (all of them if the journal never told us)
+                user = f"dispatchers-{int(org_id)}" if org_id else "dispatchers"
+                return f"sip:{user}@{self.sip.host}:{self.settings.sip_port}"
             return self.sip.dispatcher_uri
         return target
 

@@ -15,7 +15,7 @@ from telephony import kamailio
 from telephony.netutil import free_port, free_udp_range
 
 SYSTEM = Actor.system("test")
-NO_REQUEST = getattr(staff, "NO_REQUEST", ())  # what a technician without an open request keys in (helper A's flow)
+NO_REQUEST = staff.NO_REQUEST  # "#": the call is not about a request
 
 BARESIP = """module_path\t/usr/lib/baresip/modules
 poll_method\tepoll
@@ -137,16 +137,12 @@ class BaresipDesk:
 
 
 def test_the_short_number_rings_both_dispatchers_at_once_and_the_first_to_answer_is_bridged(
-        hotline_factory, org, technician, container, speech, tmp_path):
+        hotline_factory, org, technician, container, tmp_path):
     sidorova = dispatcher(container, org, "Сидорова Мария Ивановна", "sidorova", "+7 912 000-00-03")
     petrova = dispatcher(container, org, "Петрова Анна Сергеевна", "petrova", "+7 912 000-00-02")
     reply, said = tmp_path / "reply.wav", tmp_path / "said.wav"  # each side its own sound
-    if hasattr(staff, "random_pattern"):
-        staff.rhythm(reply, staff.random_pattern(3, 5.0), hz=600)
-        staff.rhythm(said, staff.random_pattern(4, 5.0), hz=900)
-    else:
-        staff.rhythm(reply)
-        subprocess.run(["sox", str(speech), str(said)], check=True)
+    staff.rhythm(reply, staff.random_pattern(3, 5.0), hz=600)
+    staff.rhythm(said, staff.random_pattern(4, 5.0), hz=900)
     mic = tmp_path / "mic.wav"  # baresip speaks from the moment it answers: 1.5 s of silence, her rhythm, silence
     subprocess.run(["sox", str(reply), str(mic), "pad", "1.5", "30"], check=True)
     hotline = hotline_factory(workers=2, HOTLINE_IVR_TRANSFER_TIMEOUT_S=20)
@@ -204,6 +200,24 @@ def test_the_dispatchers_on_duty_are_decided_at_call_time(hotline_factory, org, 
     assert outcome(back) == {"registered": 200, "rang": True, "answered": True, "ended": True}
 
 
+def test_a_technician_rings_only_the_dispatchers_of_his_own_organisation(
+        hotline_factory, org, other_org, technician, container):
+    petrova = dispatcher(container, org, "Петрова Анна Сергеевна", "petrova", "+7 912 000-00-02")
+    volkova = container.registry.upsert_staff(other_org.id, SYSTEM, {  # the other УК's desk, on the same Kamailio
+        "full_name": "Волкова Ольга Петровна", "role": "dispatcher", "phone": "+7 912 000-00-05",
+        "sip_account": "volkova"})
+    hotline = hotline_factory(workers=2, HOTLINE_IVR_TRANSFER_TIMEOUT_S=10)
+    assert kamailio.read_duty(run_dir(hotline) / "dbtext", orgs=True) == [("petrova", org.id), ("volkova", other_org.id)]
+    other_desk = pjsua_desk(hotline, volkova, "--timeout", 25)  # registered first, would answer at once if rung
+    own_desk = pjsua_desk(hotline, petrova, "--hangup-after", 2, "--timeout", 40)
+    user, password = staff.credentials(hotline, technician.id)
+    assert dial(hotline, "dispatch", user, password, 12, *NO_REQUEST)["answered"]
+    assert outcome(own_desk) == {"registered": 200, "rang": True, "answered": True, "ended": True}
+    assert outcome(other_desk) == {"registered": 200, "rang": False, "answered": False, "ended": False}
+    log = (run_dir(hotline) / "kamailio.log").read_text()
+    assert log.split("HOTLINE-RING|")[-1].split("|")[1].strip() == "1", log[-3000:]  # one desk rung, not two
+
+
 def test_a_dispatcher_calls_a_technician_through_a_worker_and_a_technician_may_not(
         hotline_factory, org, technician, container):
     petrova = dispatcher(container, org, "Петрова Анна Сергеевна", "petrova", "+7 912 000-00-02")
@@ -245,8 +259,8 @@ def test_the_on_duty_rule_per_organisation():
               Row(staff_id=3, starts_at=now - hour, ends_at=now + hour, kind="shift")]
     sick = [Row(staff_id=5, starts_at=now - hour, ends_at=now + 9 * hour, kind="sick_leave")]
     # org 1: Anna on shift, Olga's is over, the technician never; org 2 has no one on shift: all but the sick one.
-    assert on_duty(staff_rows, shifts, sick, now) == ["anna", "vera"]
+    assert on_duty(staff_rows, shifts, sick, now) == [("anna", 1), ("vera", 2)]
     # Anna falls ill: nobody of org 1 is on shift any more, so every dispatcher of it who is not absent (Olga).
     assert on_duty(staff_rows, shifts, sick + [Row(staff_id=1, starts_at=now, ends_at=now + hour, kind="sick_leave")],
-                   now) == ["olga", "vera"]
-    assert on_duty(staff_rows, [], [], now) == ["anna", "olga", "vera", "zoya"]  # no rota at all: everyone
+                   now) == [("olga", 1), ("vera", 2)]
+    assert on_duty(staff_rows, [], [], now) == [("anna", 1), ("olga", 1), ("vera", 2), ("zoya", 2)]  # no rota: all
