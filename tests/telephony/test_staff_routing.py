@@ -9,7 +9,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import test_staff_calls as staff
-from sip_support import PY, ROOT, call_rows, stored_call, wait_for
+from sip_support import PY, ROOT, blob_path, call_rows, recording_rows, stored_call, wait_for
 from journal_api.domain.events import Actor
 from telephony import kamailio
 from telephony.netutil import free_port, free_udp_range
@@ -79,17 +79,6 @@ def outcome(proc: subprocess.Popen, timeout: float = 40) -> dict:
     return json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
 
 
-def likeness(heard, source) -> float:
-    """staff.likeness (100 ms envelopes) at four sub-frame alignments of what was heard: a sound that arrives
-    50 ms off the frame grid smears its short gaps over two frames and scores ~0.8 instead of ~0.95."""
-    best = 0.0
-    for k in range(4):
-        shifted = heard.with_name(f"{heard.stem}-{k}.wav")
-        subprocess.run(["sox", str(heard), str(shifted), "trim", f"{0.025 * k:.3f}"], check=True)
-        best = max(best, staff.likeness(shifted, source))
-    return best
-
-
 def dial(hotline, number: str, user: str, password: str, hold: float = 2, *extra) -> dict:
     proc = subprocess.run([PY, "-m", "telephony.staff_calls", "call", f"sip:{number}@127.0.0.1:{hotline.port}", user,
                            password, "--hold", str(hold), *map(str, extra)], cwd=ROOT, capture_output=True,
@@ -136,13 +125,15 @@ class BaresipDesk:
                 self.proc.wait()
 
 
-def test_the_short_number_rings_both_dispatchers_at_once_and_the_first_to_answer_is_bridged(
-        hotline_factory, org, technician, container, tmp_path):
+def test_the_short_number_rings_both_dispatchers_at_once_the_first_is_bridged_and_the_call_lands_on_his_request(
+        hotline_factory, org, building, technician, container, tmp_path):
+    """The issue's proof: baresip on one desk, the pjsua2 softphone on the other and on the technician's side."""
     sidorova = dispatcher(container, org, "Сидорова Мария Ивановна", "sidorova", "+7 912 000-00-03")
     petrova = dispatcher(container, org, "Петрова Анна Сергеевна", "petrova", "+7 912 000-00-02")
+    number = staff.open_request(container, org, building, technician)  # his only open request: taken, said back
     reply, said = tmp_path / "reply.wav", tmp_path / "said.wav"  # each side its own sound
-    staff.rhythm(reply, staff.random_pattern(3, 5.0), hz=600)
-    staff.rhythm(said, staff.random_pattern(4, 5.0), hz=900)
+    staff.rhythm(reply, staff.random_pattern(3, 5.0), hz=staff.HER[0])
+    staff.rhythm(said, staff.random_pattern(4, 5.0), hz=staff.HIS[0])
     mic = tmp_path / "mic.wav"  # baresip speaks from the moment it answers: 1.5 s of silence, her rhythm, silence
     subprocess.run(["sox", str(reply), str(mic), "pad", "1.5", "30"], check=True)
     hotline = hotline_factory(workers=2, HOTLINE_IVR_TRANSFER_TIMEOUT_S=20)
@@ -151,8 +142,9 @@ def test_the_short_number_rings_both_dispatchers_at_once_and_the_first_to_answer
     try:
         ringing = pjsua_desk(hotline, petrova, "--ring", 30, "--timeout", 60)  # she would answer after 30 s
         user, password = staff.credentials(hotline, technician.id)
-        call = dial(hotline, "100", user, password, 18, "--play", said, "--play-at", 11, "--record",
-                    tmp_path / "tech.wav", *NO_REQUEST)
+        # "Заявка номер 1", "Соединяю с диспетчером", baresip answers at once; he speaks after her rhythm
+        call = dial(hotline, "100", user, password, 21, "--play", said, "--play-at", 14, "--record",
+                    tmp_path / "tech.wav")
         assert call["answered"], hotline.logs()
         # Petrova's phone rang and was CANCELled when Sidorova (baresip) picked up, long before her 30 s.
         assert outcome(ringing, 20) == {"registered": 200, "rang": True, "answered": False, "ended": True}
@@ -164,13 +156,21 @@ def test_the_short_number_rings_both_dispatchers_at_once_and_the_first_to_answer
     finally:
         desk.stop()
     tech = tmp_path / "tech.wav"
-    heard_by_tech, not_her = likeness(tech, reply), likeness(tech, said)
-    heard_by_her, not_him = likeness(heard_by_desk, said), likeness(heard_by_desk, reply)
+    heard_by_tech, not_her = staff.likeness(tech, reply, *staff.HER), staff.likeness(tech, said, *staff.HIS)
+    heard_by_her = staff.likeness(heard_by_desk, said, *staff.HIS)
+    not_him = staff.likeness(heard_by_desk, reply, *staff.HER)
     assert heard_by_tech > 0.8 and not_her < heard_by_tech - 0.3, (heard_by_tech, not_her)
     assert heard_by_her > 0.8 and not_him < heard_by_her - 0.3, (heard_by_her, not_him)
     row = stored_call(container, kinds=("call",), timeout=25)[0]
     assert row["to_number"] == "dispatch" and row["from_number"] == technician.phone  # "100" is "dispatch"
     assert row["ivr_path"][-2:] == ["to_dispatcher", "transferred"], row["ivr_path"]
+    request = container.requests.get(org.id, number, SYSTEM)
+    (recording,) = recording_rows(container.engine, row["id"])
+    assert row["request_id"] == recording["request_id"] == request.id  # the call and its recording: on the request
+    assert staff.likeness(blob_path(container, recording), reply, *staff.HER) > 0.8  # both sides in the recording
+    assert staff.likeness(blob_path(container, recording), said, *staff.HIS) > 0.8
+    (entry,) = wait_for(lambda: staff.staff_history(container, org, number), 10, message="the history entry")
+    assert entry.actor_name == technician.full_name and f"№ {recording['id']}" in entry.note, entry.note
 
 
 def test_the_dispatchers_on_duty_are_decided_at_call_time(hotline_factory, org, technician, container):
