@@ -1,6 +1,8 @@
 """Fixtures of the console tests: a request to look at, a dispatcher who can sign in, a signed-in test client, a
-request with a recorded and transcribed call."""
+request with a recorded and transcribed call, the app served on a free port for the browser tests."""
 from __future__ import annotations
+
+import threading
 
 import pytest
 from console_support import DISPATCHER, PASSWORD, SYSTEM, WORDS, csrf_of, sign_in, write_wav
@@ -53,3 +55,16 @@ def recorded_request(container, org, make_request, tmp_path):
                                          "language": "ru"},
                                    {"work_type": {"value": "water", "confidence": 0.87}, "filled": []})
     return r, rec_id, call_id
+
+
+@pytest.fixture
+def server(app):
+    """The app on a free port in a thread of this process (werkzeug), for the browser."""
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)

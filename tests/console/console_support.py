@@ -41,3 +41,18 @@ WORDS = [{"w": "у", "start": 0.0, "end": 0.4, "conf": 0.9}, {"w": "нас", "st
          {"w": "течёт", "start": 1.0, "end": 1.5, "conf": 0.5}, {"w": "<script>alert(1)</script>", "start": 1.6,
                                                                   "end": 2.2, "conf": 0.9},
          {"w": "труба", "start": 2.3, "end": 2.9, "conf": 0.9}]
+
+
+def wait_js(page, expression: str, timeout: float = 10.0, every_ms: int = 50):
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates strings inside
+    the page, which the console's Content Security Policy rightly refuses.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(every_ms)

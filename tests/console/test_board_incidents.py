@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from console_support import DISPATCHER, PASSWORD, SYSTEM, csrf_of, sign_in, write_wav
+from console_support import DISPATCHER, PASSWORD, SYSTEM, csrf_of, sign_in, wait_js, write_wav
 
 from journal_api.service.console_auth import ConsoleAuth
 from journal_api.service.incidents import IncidentService
@@ -174,31 +173,6 @@ def test_a_manager_may_act_on_incidents_too(client, container, org, building):
 
 
 # -- in a real browser ----------------------------------------------------------------------------------------------
-@pytest.fixture
-def server(app):
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
-def _wait(page, expression: str, timeout: float = 15.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {expression}")
-        page.wait_for_timeout(100)
-
-
 @pytest.mark.e2e
 def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_closed(server, dispatcher, container,
                                                                                        org, building):
@@ -217,9 +191,9 @@ def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_
             page.click("button[type=submit]")
             page.wait_for_url(f"{server}/board")
             assert "Известных инцидентов нет." in page.inner_text("#incidents")
-            _wait(page, "document.getElementById('board-state').textContent.indexOf('обновлено') === 0")
+            wait_js(page, "document.getElementById('board-state').textContent.indexOf('обновлено') === 0", timeout=15.0)
             _water(container, org, building, 3)  # meanwhile three residents report no water
-            _wait(page, "document.querySelectorAll('#incidents tr.incident.proposed').length === 1")
+            wait_js(page, "document.querySelectorAll('#incidents tr.incident.proposed').length === 1", timeout=15.0)
             row = page.inner_text("#incidents tbody")
             assert "ул. Ленина, д. 10, корп. 2" in row and "Водоснабжение" in row and "предложен" in row
             page.screenshot(path=str(ARTIFACTS / "board-incident-proposed.png"), full_page=True)
@@ -227,7 +201,7 @@ def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_
             page.click("#incidents tr.incident button:has-text('Подтвердить')")
             page.wait_for_url(f"{server}/board")
             assert "Инцидент подтверждён" in page.inner_text("main")
-            _wait(page, "document.querySelectorAll('#incidents tr.incident.open').length === 1")
+            wait_js(page, "document.querySelectorAll('#incidents tr.incident.open').length === 1", timeout=15.0)
             assert "По вашему дому известно об отключении воды" in page.inner_text("#incidents tbody")
             page.screenshot(path=str(ARTIFACTS / "board-incident-open.png"), full_page=True)
 
@@ -238,7 +212,7 @@ def test_in_the_browser_an_incident_appears_without_reload_and_is_confirmed_and_
 
             missed = container.calls.missed(org_id=org.id, sip_call_id="b-1", from_number="+79035550009",
                                             to_number="+74950000000", at=container.clock())
-            _wait(page, "document.querySelectorAll('#callbacks tbody form').length === 1")
+            wait_js(page, "document.querySelectorAll('#callbacks tbody form').length === 1", timeout=15.0)
             assert "+79035550009" in page.inner_text("#callbacks") and "линии были заняты" in page.inner_text(
                 "#callbacks")
             page.click("#callbacks button:has-text('Выполнено')")

@@ -3,12 +3,11 @@ journal, export XLSX, play a recording and watch the word highlight move, correc
 a phone: a status and a photo. Screenshots go to tests/console/artifacts/."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from console_support import PASSWORD, SYSTEM, write_wav
+from console_support import PASSWORD, SYSTEM, wait_js, write_wav
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -29,34 +28,6 @@ def browser():
             "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
         yield b
         b.close()
-
-
-@pytest.fixture
-def server(app):
-    """The app on a free port in a thread of this process (werkzeug), for the browser."""
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(5)
-
-
-def _wait(page, expression: str, timeout: float = 10.0):
-    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates strings inside
-    the page, which the console's Content Security Policy rightly refuses.)"""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout} s: {expression}")
-        page.wait_for_timeout(50)
 
 
 def _shot(page, name: str) -> None:
@@ -112,12 +83,12 @@ def test_a_dispatcher_works_through_the_console(browser, server, container, org,
     page.goto(f"{server}/requests/{leak.number}")
     page.evaluate("document.querySelector('audio.player').play()")
     current = "(() => { const w = document.querySelector('.transcript .w.current'); return w && w.dataset.start; })()"
-    first = float(_wait(page, current))
-    later = float(_wait(page, f"(() => {{ const s = {current}; return s && parseFloat(s) > {first} && s; }})()"))
+    first = float(wait_js(page, current))
+    later = float(wait_js(page, f"(() => {{ const s = {current}; return s && parseFloat(s) > {first} && s; }})()"))
     assert later > first
     _shot(page, "04-request-playing")
     page.click(".transcript .w >> nth=9")
-    _wait(page, "document.querySelector('audio.player').currentTime >= 4.5", timeout=5)
+    wait_js(page, "document.querySelector('audio.player').currentTime >= 4.5", timeout=5)
     assert float(page.eval_on_selector(".transcript .w.current", "el => el.dataset.start")) >= 4.5
 
     # Correct a field.

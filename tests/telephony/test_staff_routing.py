@@ -59,14 +59,7 @@ def pjsua_desk(hotline, person, *args) -> subprocess.Popen:
     user, password = staff.credentials(hotline, person.id)
     wait_for(lambda: staff.register(hotline, user, password) == 200, 15, every=0.5,
              message=f"{user}'s credentials at Kamailio")
-    proc = subprocess.Popen([PY, "-m", "telephony.staff_calls", "answer", f"sip:127.0.0.1:{hotline.port}", user,
-                             password, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    line = ""
-    while not line.startswith("{"):
-        line = proc.stdout.readline()
-        assert line, "the dispatcher's softphone exited"
-    assert json.loads(line) == {"registered": 200}
-    return proc
+    return staff.start_desk(hotline, None, None, *args, person=person)
 
 
 def outcome(proc: subprocess.Popen, timeout: float = 40) -> dict:
@@ -207,7 +200,8 @@ def test_a_technician_rings_only_the_dispatchers_of_his_own_organisation(
         "full_name": "Волкова Ольга Петровна", "role": "dispatcher", "phone": "+7 912 000-00-05",
         "sip_account": "volkova"})
     hotline = hotline_factory(workers=2, HOTLINE_IVR_TRANSFER_TIMEOUT_S=10)
-    assert kamailio.read_duty(run_dir(hotline) / "dbtext", orgs=True) == [("petrova", org.id), ("volkova", other_org.id)]
+    duty_orgs = kamailio.read_duty(run_dir(hotline) / "dbtext", orgs=True)
+    assert duty_orgs == [("petrova", org.id), ("volkova", other_org.id)]
     other_desk = pjsua_desk(hotline, volkova, "--timeout", 25)  # registered first, would answer at once if rung
     own_desk = pjsua_desk(hotline, petrova, "--hangup-after", 2, "--timeout", 40)
     user, password = staff.credentials(hotline, technician.id)
