@@ -9,12 +9,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pjsua2 as pj
 
 from recordings import spool
 
 from .endpoint import call_audio, make_player, make_recorder
 
-__all__ = ["call_audio", "player", "wav_length", "Recorder", "Segment"]
+__all__ = ["call_audio", "player", "wav_length", "Recorder", "Segment", "RxWatch", "rx_packets"]
 
 VOICE_RMS = 400.0  # 16-bit RMS above which a 100 ms block counts as speech (phone line noise is far below)
 BLOCK = 1600  # bytes: 100 ms of 8 kHz 16-bit mono
@@ -107,3 +108,48 @@ class Segment:
         self.recorder.close(bury, then=done)
         return duration
 
+
+
+def rx_packets(call) -> int | None:
+    """RTP packets received so far on the call's audio stream (the stream's RTCP receive counter), or None while no
+    stream is receiving (media not up yet, on hold, ended). Main thread only (pjsua's mainThreadOnly)."""
+    try:
+        info = call.getInfo()  # held: iterating a temporary's vector reads freed memory (SWIG)
+        for media in info.media:
+            if (media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                    and media.dir & pj.PJMEDIA_DIR_DECODING):
+                return int(call.getStreamStat(media.index).rtcp.rxStat.pkt)
+    except pj.Error:
+        return None
+    return None
+
+
+class RxWatch:
+    """The media-inactivity watchdog: every ``every_s`` it reads each watched call's RTP receive counter; a call whose
+    counter has not moved for ``timeout_s`` (counted from its last packet) is reported lost. A counter still at 0
+    never fires (no RTP ever came: nothing to have lost), nor does a call on hold (its clock starts again after)."""
+
+    def __init__(self, timeout_s: float, every_s: float = 1.0):
+        self.timeout_s, self.every_s = float(timeout_s or 0), every_s
+        self.seen: dict[str, tuple[int, float]] = {}  # key -> (counter, when it last moved)
+        self.next_at = 0.0
+
+    def due(self, now: float) -> bool:
+        return self.timeout_s > 0 and now >= self.next_at
+
+    def check(self, calls: dict, now: float, count=rx_packets) -> list[str]:
+        """``calls``: key -> pjsua2 Call of the calls to watch now; returns the keys of the lost ones."""
+        self.next_at = now + self.every_s
+        lost = []
+        for key, call in calls.items():
+            packets = count(call)
+            last = self.seen.get(key)
+            if packets is None:
+                self.seen.pop(key, None)
+            elif last is None or packets != last[0]:
+                self.seen[key] = (packets, now)
+            elif packets and now - last[1] >= self.timeout_s:
+                lost.append(key)
+        for key in [k for k in self.seen if k not in calls or k in lost]:
+            del self.seen[key]
+        return lost

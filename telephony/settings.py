@@ -29,3 +29,10 @@ class SipSettings:
     busy_retry_after: int = 30  # seconds in Retry-After when every worker is busy
     drain_seconds: float = 120.0  # SIGTERM: how long calls in progress may go on before they are hung up
     log_level: int = 1  # pjsip's own log level (0-6) on stderr
+    # A call (or a bridged transfer leg) from which no RTP has arrived for this long is taken for lost (a softphone
+    # killed, a basement without signal: no BYE ever comes, and pjsua has no media timeout of its own): that leg is
+    # hung up, and so is the other party of a bridge, hangup cause "media_timeout", recordings kept. 30 s: softphones
+    # send G.711 RTP continuously (or at least a keep-alive every 5 s with silence suppression), while a short loss of
+    # signal must not cut a conversation. Counted only once some RTP has come (a caller that never sends any, such as
+    # a scripted SIPp call between its bursts, is not "lost") and not while the far end holds the call. 0: off.
+    media_timeout_s: float = 30.0

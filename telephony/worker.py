@@ -24,6 +24,7 @@ from journal_api.config import load_section, load_settings
 from recordings import spool
 
 from . import endpoint as ep_mod
+from . import media
 from .journal import Journal, caller_phone, dialled_number
 from .session import Session, new_call_uuid
 from .settings import SipSettings
@@ -55,6 +56,7 @@ class Worker:
         self._flow, self._prompt_path = flow, prompt_path
         self._replaying = False
         self.graveyard: list[tuple[float, list, object]] = []
+        self.rx_watch = media.RxWatch(sip.media_timeout_s)  # calls that lost their far end without a BYE
 
     # -- IVR -------------------------------------------------------------------------------------------------
     def load_ivr(self) -> None:
@@ -118,6 +120,11 @@ class Worker:
                 self.handle_results()
                 now = time.monotonic()
                 self.tick(now)
+                if self.rx_watch.due(now):
+                    try:
+                        self.watch_media(now)
+                    except Exception:  # the watchdog must never take the calls in progress down with it
+                        log.exception("worker %s: the media watchdog failed", self.index)
                 if now >= next_replay and not self._replaying:
                     self._replaying, next_replay = True, now + REPLAY_EVERY_S
                     self.journal.submit(None, "replay", self.journal.replay)
@@ -286,6 +293,39 @@ class Worker:
                     self.hangup(session.call)
             else:
                 session.on_transfer_state(False)
+
+    # -- lost media ------------------------------------------------------------------------------------------
+    def watch_media(self, now: float) -> None:
+        """Every second: the answered calls and bridged legs whose RTP stopped ``media_timeout_s`` ago are lost."""
+        watched = {key: s.call for key, s in self.sessions.items() if s.media_up and not s.hung_up}
+        for key, session in self.legs.items():
+            call = self.calls.get(key)
+            if call is not None and session.bridged is call and not session.hung_up:
+                watched[key] = call
+        for key in self.rx_watch.check(watched, now):
+            self.on_media_lost(key)
+
+    def on_media_lost(self, key: str) -> None:
+        """The far end of ``key`` vanished without a BYE: hang it up and end its session now (the other party of a
+        bridge too: the conversation is over); the recordings are finished and stored as on any hang-up. The lost
+        call and the caller's call move to ``other``, kept until pjsua ends them (a BYE to a dead phone waits for
+        its timeout), no longer calls in progress."""
+        session = self.legs.get(key) or self.sessions.get(key)
+        if session is None or session.hung_up:
+            return
+        self.legs.pop(key, None)
+        log.warning("worker %s: no RTP from %s for %.0f s: hanging up (%s)", self.index, key[:8],
+                    self.sip.media_timeout_s, "bridged leg" if key != session.key else "call")
+        lost = self.calls.pop(key)
+        self.other[key] = lost
+        self.hangup(lost)
+        if session.bridged is lost:
+            session.bridged = None
+        if key != session.key:
+            self.other[session.key] = self.calls.pop(session.key, session.call)
+            self.hangup(session.call)
+        session.cause = "media_timeout"
+        session.on_disconnected(0, "")
 
     def hangup(self, call) -> None:
         try:
