@@ -75,6 +75,14 @@ def kill(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+def reap(*procs: subprocess.Popen) -> None:
+    """Kill whatever softphone a failed assertion left running."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def test_a_dispatcher_whose_softphone_dies_mid_call_is_dropped_and_the_technician_hung_up_recording_kept(
         hotline_factory, org, technician, container, tmp_path):
     add_desk(container, org)
@@ -90,10 +98,7 @@ def test_a_dispatcher_whose_softphone_dies_mid_call_is_dropped_and_the_technicia
         took = ended_within(tech, TIMEOUT_S + 10)
         result = last_json(tech)
     finally:
-        for proc in (desk, tech):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        reap(desk, tech)
     assert result["answered"] and not result["hung_up_here"], result  # the hotline ended his leg
     assert TIMEOUT_S - 1 <= took <= TIMEOUT_S + 6, took
     row = stored_call(container, kinds=("call",), timeout=30)[0]
@@ -119,10 +124,7 @@ def test_a_technician_whose_softphone_dies_mid_call_leaves_the_dispatcher_a_bye(
         took = ended_within(desk, TIMEOUT_S + 10)
         outcome = desk_outcome(desk)
     finally:
-        for proc in (desk, tech):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        reap(desk, tech)
     assert outcome == {"registered": 200, "rang": True, "answered": True, "ended": True}  # a BYE reached her
     assert TIMEOUT_S - 1 <= took <= TIMEOUT_S + 6, took
     row = stored_call(container, kinds=("call",), timeout=30)[0]
@@ -143,10 +145,7 @@ def test_a_bridged_call_longer_than_the_media_timeout_is_not_cut(hotline_factory
         talk = time.monotonic() - at
         outcome = desk_outcome(desk)
     finally:
-        for proc in (desk, tech):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        reap(desk, tech)
     assert result["answered"] and result["hung_up_here"], result  # he hung up himself, at 24 s
     assert talk >= 3 * TIMEOUT_S, talk
     assert outcome == {"registered": 200, "rang": True, "answered": True, "ended": True}
@@ -168,9 +167,7 @@ def test_a_resident_whose_phone_goes_silent_while_describing_is_hung_up_and_the_
         kill(resident)
         killed = datetime.now(timezone.utc)
     finally:
-        if resident.poll() is None:
-            resident.kill()
-            resident.wait(10)
+        reap(resident)
     (row,) = stored_call(container, kinds=("call", "description"), timeout=40)
     assert row["hangup_cause"] == "media_timeout", dict(row)
     assert (row["ended_at"] - killed).total_seconds() <= TIMEOUT_S + 6, (row["ended_at"], killed)
