@@ -99,7 +99,8 @@ class Supervisor:
                                      "-P", str(self.run_dir / "kamailio.pid"), "-w", str(self.run_dir),
                                      "-m", "64", "-M", "8"],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True, errors="replace", preexec_fn=_die_with_parent)
+                                    text=True, errors="replace", preexec_fn=_die_with_parent,
+                                    start_new_session=True)  # its own process group: see stop_group()
         threading.Thread(target=self.read_kamailio, args=(self.kam,), daemon=True).start()
 
     def staff_accounts(self) -> tuple[list[dict], list[tuple[str, int]]]:
@@ -248,6 +249,7 @@ class Supervisor:
         if self.kam is not None and self.kam.poll() is not None:
             log.warning("Kamailio exited with %s; restarting it (its log: %s)", self.kam.returncode,
                         self.run_dir / "kamailio.log")
+            stop_group(self.kam, grace=0)  # children of a crashed main process would keep the SIP port
             time.sleep(1.0)
             self.start_kamailio()
 
@@ -262,17 +264,31 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self.kam is not None and self.kam.poll() is None:
-            self.kam.terminate()
-            try:
-                self.kam.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kam.kill()
-                self.kam.wait()
+        if self.kam is not None:
+            stop_group(self.kam)
         if self._journal is not None:
             self._journal.close()
         elif self._container is not None:
             self._container.dispose()
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop Kamailio's main process and its children, which share its process group: TERM (the main process
+    stops its children itself), then KILL whatever is left after ``grace`` seconds. Killing the main process alone
+    left its children orphaned, still holding the public SIP port (seen after test runs)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:  # the whole group is gone
+            break
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:
+            time.sleep(0.2)  # the children exit just after the main process; KILL only stragglers
+    if proc.poll() is None:
+        proc.wait()
 
 
 def unambiguous(staff) -> list:
