@@ -235,8 +235,7 @@ class Journal:
             talk = _dt(data.get("bridged_at")), _dt(data.get("ended_at"))
             self.calls.log_staff_call(data["call_id"], account=data.get("sip_user"),
                                       talk_s=(talk[1] - talk[0]).total_seconds() if all(talk) else None)
-            data["history_logged"] = True
-            spool.write_json(manifest_path, data)
+            data["history_logged"] = True  # written with the state below
         data.update(state="stored", stored_at=time.time())
         spool.write_json(manifest_path, data)
         return {"ok": True, "call_id": data["call_id"]}

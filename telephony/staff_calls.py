@@ -251,17 +251,10 @@ def open_staff_call(journal, info: dict) -> dict:
     (the From user, checked by Kamailio) -> the active staff member; the call is logged in his organisation under
     his phone number, so a voice message gets a callback task like any call. An unknown account (deleted since
     Kamailio loaded it) is logged as dialled, under the account name."""
-    import sqlalchemy as sa
-
-    from journal_api.storage import tables as t
-
     from .journal import utcnow
 
     account = info["from_number"]
-    with journal.container.engine.connect() as conn:
-        row = conn.execute(sa.select(t.staff.c.org_id, t.staff.c.phone)
-                           .where(t.staff.c.sip_account == account, t.staff.c.active.is_(True))
-                           .order_by(t.staff.c.id)).first()
+    row = journal.calls.staff_caller(account)
     if row is None:
         return journal.open_call(info)
     call_id = journal.calls.open_call(org_id=row.org_id, sip_call_id=info["sip_call_id"], call_uuid=info["call_uuid"],

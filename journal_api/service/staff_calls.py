@@ -24,6 +24,12 @@ HISTORY_KIND = "staff_call"
 class StaffCallOps:
     """Needs ``self.uow`` and ``self._link`` (CallService)."""
 
+    def staff_caller(self, account: str | None):
+        """The active staff member calling from this SIP account (Kamailio authenticated it): his organisation
+        (``org_id``) and ``phone``; None when there is none (disabled or deleted since Kamailio loaded it)."""
+        with self.uow() as uow:
+            return _staff(uow, None, account, active_only=True)
+
     def staff_request(self, call_id: int, *, account: str | None) -> dict | None:
         """The open request assigned to the staff member with this SIP account, when he has exactly one: attached
         to the call. None when he has none or several (the IVR asks the number) or is unknown."""
@@ -33,9 +39,10 @@ class StaffCallOps:
             call = _call(uow, call_id, for_update=True)
             if call.request_id is not None:  # a replay: the request already chosen
                 return _number(uow, call.request_id)
-            staff_id = _staff_id(uow, call.org_id, account)
-            if staff_id is None:
+            staff = _staff(uow, call.org_id, account, active_only=True)
+            if staff is None:
                 return None
+            staff_id = staff.id
             q = t.requests.c
             rows = uow.session.execute(sa.select(q.id).where(
                 q.org_id == call.org_id, q.assignee_id == staff_id,
@@ -111,20 +118,18 @@ class StaffCallOps:
         return True
 
 
-def _staff(uow, org_id: int, account: str | None):
+def _staff(uow, org_id: int | None, account: str | None, *, active_only: bool = False):
+    """The staff member with this SIP account (in ``org_id``, or in the installation: accounts are unique there),
+    an active one first."""
     if not account:
         return None
     s = t.staff.c
-    return uow.session.execute(sa.select(s.id, s.full_name, s.role).where(
-        s.org_id == org_id, s.sip_account == account).order_by(s.active.desc(), s.id)).first()
-
-
-def _staff_id(uow, org_id: int, account: str | None) -> int | None:
-    if not account:
-        return None
-    s = t.staff.c
-    return uow.session.scalar(sa.select(s.id).where(s.org_id == org_id, s.sip_account == account,
-                                                    s.active.is_(True)))
+    stmt = sa.select(s.id, s.org_id, s.full_name, s.role, s.phone).where(s.sip_account == account)
+    if org_id is not None:
+        stmt = stmt.where(s.org_id == org_id)
+    if active_only:
+        stmt = stmt.where(s.active.is_(True))
+    return uow.session.execute(stmt.order_by(s.active.desc(), s.id)).first()
 
 
 def _number(uow, request_id: int) -> dict:
