@@ -21,7 +21,7 @@ from recordings.store import BlobStore
 
 from ..catalogue import label
 from ..domain import calls as d
-from ..domain.errors import DomainError, NotFound, UnknownReference, ValidationError
+from ..domain.errors import Conflict, DomainError, NotFound, UnknownReference, ValidationError
 from ..domain.events import Actor, DomainEvent
 from ..domain.phones import maybe_phone
 from ..storage import tables as t
@@ -215,6 +215,29 @@ class CallService(CallQueries, StaffCallOps):
         uow.session.execute(sa.update(tc.calls).where(tc.calls.c.id == call_id).values(request_id=request_id))
         uow.session.execute(sa.update(tc.recordings).where(
             tc.recordings.c.call_id == call_id, tc.recordings.c.request_id.is_(None)).values(request_id=request_id))
+
+    def link_request(self, org_id: int, call_id: int, number: int, actor: Actor) -> None:
+        """A dispatcher's registration from a call (the console's form): the call, its recordings and transcripts
+        go to the organisation's request ``number``. Another organisation's call or request is NotFound; linking
+        again to the same request does nothing; a call already about another request is a Conflict."""
+        from ..storage import tables_transcripts as tt
+
+        with self.uow() as uow:
+            call = _call(uow, call_id, for_update=True, org_id=org_id)
+            request_id = uow.session.scalar(sa.select(t.requests.c.id).where(
+                t.requests.c.org_id == org_id, t.requests.c.number == int(number)))
+            if request_id is None:
+                raise NotFound(f"Request №{number} does not exist in this organisation.", field="number")
+            if call.request_id not in (None, request_id):
+                raise Conflict(f"Call {call_id} is already linked to another request.", field="call_id")
+            self._link(uow, call_id, request_id)
+            uow.session.execute(sa.update(tt.transcripts).where(
+                tt.transcripts.c.call_id == call_id, tt.transcripts.c.request_id.is_(None))
+                .values(request_id=request_id))
+            if call.request_id is None:
+                uow.audit(org_id, actor, "call", call_id, "request_linked", {"request_id": request_id,
+                                                                             "number": int(number)})
+            uow.commit()
 
     def request_status(self, org_id: int, number: int) -> dict | None:
         q = t.requests.c
