@@ -12,7 +12,7 @@ from flask import abort, flash, g, redirect, render_template, request, send_file
 from ..domain.errors import DomainError, NotFound
 from ..domain.status import allowed_targets
 from ..service.requests import NewRequest
-from . import container, data, ru_error
+from . import clabel, container, data, ru_error
 from .auth import signed_in
 
 CHANNEL = "dispatcher"
@@ -66,6 +66,32 @@ def _recordings(org_id: int, request_id: int) -> list[dict]:
     return recs + [{"id": None, "transcript": tr, "kind": tr.get("kind")} for tr in loose]
 
 
+def _facts(org_id: int, request_id: int) -> list[dict]:
+    """The extracted facts as a dispatcher reads them: Russian field names and values (да/нет, the work type's and
+    urgency's names, the registry's address for the building found)."""
+    found = data.facts(org_id, request_id)
+    buildings = {b["id"]: data.address(_Place(b)) for b in data.building_choices(org_id)} \
+        if any(f["field"] == "building_pk" for f in found) else {}
+    for f in found:
+        value, name = f["value"], f["field"]
+        if isinstance(value, bool):
+            value = clabel("yes_no", str(value).lower())
+        elif name == "work_type":
+            value = clabel("work_types", value)
+        elif name == "urgency":
+            value = clabel("urgencies", value)
+        elif name == "building_pk":
+            value = buildings.get(value, value)
+        f["label"] = clabel("fact_fields", name) or name
+        f["shown"] = "" if value is None else value
+    return found
+
+
+class _Place:
+    def __init__(self, row: dict):
+        self.street, self.house, self.korpus = row["street"], row["house"], row.get("korpus")
+
+
 def routes(bp) -> None:
     @bp.route("/requests/<int:number>")
     @signed_in()
@@ -78,7 +104,7 @@ def routes(bp) -> None:
             "request.html", r=r, history=history, assignment_note=notes[-1] if notes else "",
             attachments=c.requests.attachments(user.org_id, number, user.actor),
             rating=c.requests.rating(user.org_id, number, user.actor), recordings=_recordings(user.org_id, r.id),
-            facts=data.facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
+            facts=_facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
             calls=data.calls_of_request(user.org_id, r.id), links=c.links.of_request(user.org_id, r.id),
             targets=[s.value for s in allowed_targets(r.status, user.role)],
             technicians=data.staff_choices(user.org_id, "technician"), buildings=data.building_choices(user.org_id),
