@@ -76,6 +76,15 @@ class BlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete(self, key: str) -> bool:
+        """Remove a blob (retention); False when it was already gone. The caller checks nothing else uses it: the
+        same content stored twice is one blob."""
+        try:
+            self._path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         with self.open(key) as fh:
             while chunk := fh.read(CHUNK):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 
 def commands(cli) -> None:
-    """`hotline sip` (the supervisor), `hotline sip-password` (a softphone's credentials), `hotline call`."""
+    """`hotline sip` (the supervisor), `hotline sip-password` (a softphone's credentials), `hotline call`,
+    `hotline recordings purge` (retention)."""
     import click
 
     from . import caller
@@ -58,6 +59,43 @@ def commands(cli) -> None:
         click.echo(f"{row.sip_account} {staff_password(container.settings.secret_key, row.org_id, row.sip_account)}")
 
     caller.command(cli)
+    _recordings_commands(cli)
+
+
+def _recordings_commands(cli) -> None:
+    """`hotline recordings purge`: the retention of stored recordings by hand (the scheduler runs it daily)."""
+    import click
+
+    @cli.group("recordings")
+    def recordings_group():
+        """Stored call recordings."""
+
+    @recordings_group.command("purge")
+    @click.option("--days", type=click.IntRange(min=1), help="the retention in days (default: [recordings] "
+                  "retention_days / HOTLINE_RECORDINGS_RETENTION_DAYS)")
+    @click.pass_context
+    def recordings_purge(ctx, days):
+        """Delete the audio of the recordings older than the retention; their rows stay, marked as purged."""
+        from journal_api.bootstrap import bootstrap
+        from journal_api.config import load_section, load_settings
+        from journal_api.service.uow import MemoryPublisher
+        from recordings.retention import RecordingSettings, purge_expired
+
+        config = (ctx.obj or {}).get("config")
+        try:
+            settings = load_settings(config_file=config)
+            days = days or load_section(RecordingSettings, "recordings", config_file=config).retention_days
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"Cannot read the settings: {exc}") from None
+        if days <= 0:
+            click.echo("[recordings] retention_days is 0: recordings are kept forever; nothing was deleted.")
+            return
+        container = bootstrap(settings, publisher=MemoryPublisher())
+        try:
+            purged = purge_expired(container, retention_days=days)
+        finally:
+            container.dispose()
+        click.echo(f"{purged} recording(s) older than {days} days purged (audio deleted, rows kept).")
 
 
 def web(app, container) -> None:

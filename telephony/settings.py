@@ -20,7 +20,9 @@ class SipSettings:
     # "dispatch". "100": three digits that a push-button softphone keys quickly and no Russian public short number
     # (01-04, 101-104, 112) or resident's phone number collides with. Empty: only "dispatch".
     dispatch_number: str = "100"
-    retention_days: int = 365  # spooled and stored recordings older than this are deleted by the retention job
+    # The spool only: a spooled recording is deleted an hour after the journal stored it (sooner if this is less than
+    # an hour), one never stored is kept for the replay. Stored recordings: [recordings] retention_days.
+    retention_days: int = 365
     live_queue: str = ""  # Redis list suffix for live audio announcements; empty: the core queue name
     kamailio_bin: str = "/usr/sbin/kamailio"
     trunk_registrar: str = ""  # e.g. "sip:sip.provider.ru"; empty: no trunk registration

@@ -1,5 +1,5 @@
-"""Call endpoints (issue 4): the calls list for the ПП 416 answer-time report, one call with its recordings and its
-request, the audio of a recording (every listen audited), and closing a callback task. Handlers: schema -> service
+"""Call endpoints (issue 4): the calls list for the ПП 416 answer-time report (each call with its recordings and its
+request), one call, the audio of a recording (every listen audited), and closing a callback task. Handlers: schema -> service
 -> dump."""
 from __future__ import annotations
 
@@ -42,7 +42,19 @@ class RecordingOut(BaseModel):
     format: str
     sample_rate: int
     created_at: datetime
-    audio_url: str
+    purged_at: datetime | None = Field(description="when the retention job deleted the audio ([recordings] "
+                                       "retention_days); the facts stay")
+    note: str | None = Field(description="the recording's state in Russian, e.g. deleted by its retention period")
+    audio_url: str | None = Field(description="the audio; null once the recording is purged")
+
+
+class CallRequestOut(BaseModel):
+    id: int
+    number: int
+    status: str
+    work_type: str
+    urgency: str
+    due_at: datetime | None
 
 
 class CallOut(BaseModel):
@@ -66,10 +78,12 @@ class CallOut(BaseModel):
     callback_reason: str | None
     callback_due_at: datetime | None
     callback_done_at: datetime | None
+    request: CallRequestOut | None
+    recordings: list[RecordingOut]
 
 
 class CallDetailOut(CallOut):
-    recordings: list[RecordingOut]
+    pass
 
 
 class CallPageOut(BaseModel):
@@ -85,7 +99,7 @@ def list_calls(query):
     f = CallFilter(from_number=q["from"], to_number=q["to"], status=q["status"], period=q["period"],
                    since=q["since"], until=q["until"], has_request=q["has_request"], callback=q["callback"])
     page = services().calls.list_calls(who.org_id, f, cursor=q["cursor"], limit=q["limit"])
-    return {"items": [_call(c) for c in page.items], "next_cursor": page.next_cursor}
+    return {"items": [_call(c) for c in page.items], "next_cursor": page.next_cursor}  # recordings: one query
 
 
 class SummaryQuery(BaseModel):
@@ -136,8 +150,7 @@ def request_recordings(query: RecordingQuery):
 @endpoint(bp, "GET", "/calls/{call_id}", summary="Get a call with its recordings and its request",
           roles=STAFF_ROLES, out=CallDetailOut, tag=TAG)
 def get_call(call_id: int):
-    call = services().calls.get_call(principal().org_id, call_id)
-    return {**_call(call), "recordings": [_recording(r) for r in call["recordings"]]}
+    return _call(services().calls.get_call(principal().org_id, call_id))
 
 
 @endpoint(bp, "POST", "/calls/{call_id}/callback-done", summary="Mark the call's callback task done",
@@ -168,8 +181,8 @@ def recording_audio(recording_id: int):
 
 def _call(c: dict) -> dict:
     answered = (c["answered_at"] - c["arrived_at"]).total_seconds() if c["answered_at"] else None
-    return {**{k: v for k, v in c.items() if k != "recordings"}, "answer_seconds": answered}
+    return {**c, "answer_seconds": answered, "recordings": [_recording(r) for r in c["recordings"]]}
 
 
 def _recording(r: dict) -> dict:
-    return {**r, "audio_url": f"/api/v1/recordings/{r['id']}/audio"}
+    return {**r, "audio_url": None if r["purged_at"] else f"/api/v1/recordings/{r['id']}/audio"}

@@ -1,4 +1,4 @@
-"""Tables of migration 0005: calls and recordings (issue 4: the SIP hotline). Part of
+"""Tables of migrations 0005, 0010 and 0011: calls and recordings (issue 4: the SIP hotline). Part of
 :data:`journal_api.storage.tables.metadata`."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .tables import UTCDateTime, metadata
 
 _BIGID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 CALLBACK_WAITING = sa.text("callback_reason IS NOT NULL AND callback_done_at IS NULL")
+RECORDING_KEPT = sa.text("purged_at IS NULL")
 
 # Every call the hotline saw, answered or not: the source of the answer-time report of ПП 416. A callback task
 # (a missed call, a voice message, a caller who gave up waiting for a dispatcher) is kept on the call itself: a
@@ -57,6 +58,10 @@ recordings = sa.Table(
     sa.Column("format", sa.String(32), nullable=False),  # e.g. wav/pcm_s16le
     sa.Column("sample_rate", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # When the retention job deleted the audio (recordings.retention, migration 0011); the row stays.
+    sa.Column("purged_at", UTCDateTime, nullable=True),
     sa.Index("ix_recordings_call", "call_id"),
     sa.Index("ix_recordings_request", "request_id"),
+    sa.Index("ix_recordings_kept_created", "created_at", "id", postgresql_where=RECORDING_KEPT,
+             sqlite_where=RECORDING_KEPT),
 )

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from calls_support import T0, open_call, write_wav
 from journal_api.storage import tables as t
+from journal_api.storage import tables_calls as tc
 
 
 
@@ -151,3 +152,50 @@ def test_a_requests_recordings_are_listed_for_those_who_may_see_the_request(clie
     tech = make_token(role="technician", staff_id=technician.id)
     assert client.get(f"/api/v1/recordings?request={calls['number']}", headers=tech).status_code == 404
     assert client.get("/api/v1/recordings", headers=make_token()).status_code == 422
+
+
+def test_listed_calls_carry_their_recordings_and_request_in_one_query_for_the_page(client, make_token, container,
+                                                                                   calls):
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(container.engine, "before_cursor_execute", count)
+    try:
+        one = client.get("/api/v1/calls?limit=1&has_request=true", headers=make_token())
+        n_one, statements[:] = len(statements), []
+        page = client.get("/api/v1/calls", headers=make_token())
+        n_all = len(statements)
+    finally:
+        sa.event.remove(container.engine, "before_cursor_execute", count)
+    assert one.status_code == 200 and page.status_code == 200
+    assert n_all == n_one  # five calls cost what one does: no query per call
+    items = {i["id"]: i for i in page.json["items"]}
+    first = items[calls["ids"][0]]
+    assert [(r["kind"], r["duration_s"], r["format"]) for r in first["recordings"]] == \
+        [("description", 1.5, "wav/pcm_s16le"), ("call", 3.0, "wav/pcm_s16le")]
+    assert first["recordings"][0]["audio_url"] == f"/api/v1/recordings/{calls['recording']}/audio"
+    assert len(first["recordings"][0]["sha256"]) == 64 and first["recordings"][0]["purged_at"] is None
+    assert first["request"]["number"] == calls["number"] and first["request"]["status"] == "new"
+    assert first["request"]["work_type"] == "water"
+    missed = items[calls["ids"][3]]
+    assert missed["recordings"] == [] and missed["request"] is None
+
+
+def test_a_purged_recording_keeps_its_facts_and_says_so_and_its_audio_is_gone(client, make_token, container,
+                                                                              calls):
+    from recordings.retention import purge_expired
+
+    with container.engine.begin() as conn:
+        conn.execute(sa.update(tc.recordings).where(tc.recordings.c.id == calls["recording"])
+                     .values(created_at=T0 - timedelta(days=400)))
+    assert purge_expired(container, retention_days=365) == 1
+    body = client.get(f"/api/v1/calls/{calls['ids'][0]}", headers=make_token()).json
+    purged, kept = body["recordings"]
+    assert purged["purged_at"] is not None and purged["audio_url"] is None
+    assert purged["note"] == "запись удалена по сроку хранения" and purged["duration_s"] == 1.5
+    assert kept["purged_at"] is None and kept["note"] is None and kept["audio_url"]
+    resp = client.get(f"/api/v1/recordings/{calls['recording']}/audio", headers=make_token())
+    assert resp.status_code == 410 and resp.json["error"]["code"] == "recording_purged"
+    assert "по сроку хранения" in resp.json["error"]["message"]
