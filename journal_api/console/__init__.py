@@ -127,6 +127,10 @@ def create_blueprint() -> Blueprint:
 
     from . import auth, journal, live, monitor, public, request_page
 
+    @bp.app_template_global("managing")
+    def _managing():
+        return auth.may(*auth.MANAGERS)
+
     for module in (auth, journal, live, monitor, public, request_page):
         module.routes(bp)
     return bp

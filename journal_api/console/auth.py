@@ -11,6 +11,9 @@ from ..service.console_auth import ConsoleAuth
 from . import container, ru_error
 
 STAFF = ("dispatcher", "manager", "admin")
+# Managers' and admins' only: the analytics (the head of the УК/АДС watches them; they rank the executors) and the
+# bulk exports of the journal (up to 100,000 residents' names, phones and flats at once: personal data, 152-ФЗ).
+# A dispatcher works request by request and prints the paper journal of his shift.
 MANAGERS = ("manager", "admin")
 
 
@@ -27,6 +30,12 @@ def current_user():
         uid, epoch = session.get("uid"), session.get("epoch")
         g.user = auth_service().load(uid, epoch) if isinstance(uid, int) and isinstance(epoch, int) else None
     return g.user
+
+
+def may(*roles: str) -> bool:
+    """Whether the signed-in user has one of ``roles`` (templates hide what he may not open)."""
+    user = current_user()
+    return user is not None and user.role in roles
 
 
 def signed_in(*roles: str):

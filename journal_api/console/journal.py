@@ -12,7 +12,7 @@ from flask import Response, g, render_template, request, stream_with_context
 from ..catalogue import label
 from ..service import console_monitor as cm
 from . import container, data, filters, local
-from .auth import signed_in
+from .auth import MANAGERS, signed_in
 
 PAGE = 50
 EXPORT_MAX = 100_000
@@ -58,10 +58,11 @@ def routes(bp) -> None:
         page = cm.list_page(container().uow, user.org_id, cf, cursor=request.args.get("cursor") or None,
                             limit=PAGE)
         return render_template("journal.html", page=page, form=form, choices=_choices(user.org_id),
-                               qs=filters.query_string, cursor=request.args.get("cursor"))
+                               qs=filters.query_string, cursor=request.args.get("cursor"),
+                               export_max=EXPORT_MAX)
 
     @bp.route("/journal/export.csv")
-    @signed_in()
+    @signed_in(*MANAGERS)
     def export_csv():
         user = g.user
         cf, _ = filters.parse(request.args, user.timezone)
@@ -84,7 +85,7 @@ def routes(bp) -> None:
                         headers={"Content-Disposition": 'attachment; filename="journal.csv"'})
 
     @bp.route("/journal/export.xlsx")
-    @signed_in()
+    @signed_in(*MANAGERS)
     def export_xlsx():
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell

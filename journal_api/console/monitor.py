@@ -8,7 +8,7 @@ from flask import g, make_response, render_template, request
 
 from ..service import console_analytics, console_monitor
 from . import clabel, container, data, filters
-from .auth import signed_in
+from .auth import MANAGERS, signed_in
 
 ANALYTICS_DAYS = 30
 MAX_DAYS = 366
@@ -42,7 +42,7 @@ def routes(bp) -> None:
                                         "staff": data.staff_choices(user.org_id), "work_types": work_types})
 
     @bp.route("/analytics")
-    @signed_in()
+    @signed_in(*MANAGERS)
     def analytics():
         user, c = g.user, container()
         cf, form = filters.parse(request.args, user.timezone, default_days=ANALYTICS_DAYS)

@@ -40,6 +40,24 @@ def console(client, dispatcher):
 
 
 @pytest.fixture
+def manager(container, org):
+    staff = container.registry.upsert_staff(org.id, SYSTEM, {
+        "full_name": "Орлов Алексей Викторович", "role": "manager", "phone": "+7 903 111-22-44"})
+    ConsoleAuth(container.uow, container.clock).set_password("demo", staff.id, PASSWORD, login="orlov")
+    return staff
+
+
+@pytest.fixture
+def manager_console(app, manager):
+    """A second test client, signed in as the organisation's manager (analytics and exports are his)."""
+    client = app.test_client()
+    response = sign_in(client, login="orlov")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.csrf = csrf_of(client, "/journal")
+    return client
+
+
+@pytest.fixture
 def recorded_request(container, org, make_request, tmp_path):
     """A request registered from a call, with the caller's description recorded and transcribed."""
     r = make_request(description="Течёт труба")

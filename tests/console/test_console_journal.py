@@ -52,7 +52,8 @@ def test_bad_filter_values_are_ignored_not_a_server_error(console, make_request)
     assert response.status_code == 200 and len(_numbers(response.get_data(as_text=True))) == 1
 
 
-def test_the_csv_export_has_the_current_filter_and_neutralises_formulas(console, make_request):
+def test_the_csv_export_has_the_current_filter_and_neutralises_formulas(manager_console, make_request):
+    console = manager_console
     make_request(description="=HYPERLINK(\"http://evil\")", caller_name="Иванов")
     make_request(description="Лифт", work_type="elevator")
     response = console.get("/journal/export.csv?work_type=water")
@@ -63,7 +64,8 @@ def test_the_csv_export_has_the_current_filter_and_neutralises_formulas(console,
     assert rows[1][6] == "+79035551001"
 
 
-def test_the_xlsx_export_opens_with_the_rows_and_no_formula(console, make_request):
+def test_the_xlsx_export_opens_with_the_rows_and_no_formula(manager_console, make_request):
+    console = manager_console
     first = make_request(description="=1+1")
     make_request(description="Второй")
     response = console.get("/journal/export.xlsx?sort=registered_at")

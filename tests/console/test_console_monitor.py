@@ -102,7 +102,8 @@ def test_call_answer_times_are_measured_against_the_five_minute_rule(container, 
     assert a["calls"]["unanswered"] == [("over_capacity", 1)] and a["calls"]["callbacks"] == 1
 
 
-def test_the_analytics_page_draws_its_charts_from_the_bundled_library(console, journal):
+def test_the_analytics_page_draws_its_charts_from_the_bundled_library(manager_console, journal):
+    console = manager_console
     page = console.get("/analytics").get_data(as_text=True)
     assert '<b id="a-total">3</b>' in page and 'src="/console/static/vendor/chart.umd.min.js"' in page
     assert "http://" not in page.split("<main>")[1].split("</main>")[0].replace("http://localhost", "")
@@ -131,7 +132,7 @@ def test_the_console_works_on_the_embedded_sqlite_too(sqlite_container):
     assert a["total"] == 1 and sum(a["by_hour"]) == 1
     assert a["calls"]["buckets"]["le_1m"] == 1 and a["calls"]["p50"] == 50.0  # the 40-50 s bin
     client = create_app(c).test_client()
-    assert sign_in(client, login="dispatcher", password="dispatcher").status_code == 302
+    assert sign_in(client, login="manager", password="manager1").status_code == 302
     for path in ("/board", "/journal", "/requests/1", "/monitor", "/analytics", "/journal/print",
                  "/journal/export.xlsx", "/requests/new"):
         assert client.get(path).status_code == 200, path
