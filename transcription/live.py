@@ -3,7 +3,10 @@ transcript ready when the segment ends (``<path>.done``).
 
 One thread per live stream, at most ``capacity`` at once (default: the number of cores). An announcement beyond
 that is not dropped: its transcript is opened "pending" and the rq path transcribes the recording once the worker
-stores it (``recording.stored``)."""
+stores it (``recording.stored``). While a stream runs, the text so far is saved on the transcript every
+``PARTIAL_EVERY_S`` when it changed (the console's board shows it). A stream that cannot finish (the transcriber
+stops, the file stalls or never comes, the engine crashes) is not lost either: its transcript goes back to
+"pending" and is transcribed from the stored recording."""
 from __future__ import annotations
 
 import json
@@ -15,16 +18,19 @@ from pathlib import Path
 
 from .audio import STATUS_PREFIX, AudioError
 from .engine import get_engine
-from .pipeline import finish
+from .pipeline import fall_back_to_queue, finish
 from .settings import TranscriptionSettings
 
 log = logging.getLogger(__name__)
 HEADER = 44  # contract C: PCM from byte 44 on; the header's sizes may be 0 until the file is closed
+PARTIAL_EVERY_S = 2.0
 
 
-def tail(path: Path, session, *, poll_s: float, stall_s: float, stop: threading.Event | None = None) -> dict:
+def tail(path: Path, session, *, poll_s: float, stall_s: float, stop: threading.Event | None = None,
+         on_audio=None) -> dict:
     """Feed the file's PCM into the session as it grows, until ``<path>.done`` appears and everything before it
-    is read. Returns the .done document. Raises AudioError when the file never grows or vanishes."""
+    is read. Returns the .done document. Raises AudioError when the file never grows or vanishes. ``on_audio()``
+    is called after each read that fed audio (the partial text's saver)."""
     done_path = Path(str(path) + ".done")
     pos, last_growth = HEADER, time.monotonic()
     while not path.exists():
@@ -41,6 +47,8 @@ def tail(path: Path, session, *, poll_s: float, stall_s: float, stop: threading.
                 session.accept(chunk[:usable])
                 pos += usable
                 last_growth = time.monotonic()
+                if on_audio is not None:
+                    on_audio()
             if finished:
                 try:
                     return json.loads(done_path.read_text() or "{}")
@@ -93,22 +101,24 @@ class LiveTranscriber:
         try:
             engine = get_engine(self.settings, self.engine_name, model=self.model)  # built once, on first use
             session = engine.session(int(entry.get("sample_rate") or 8000))
-            tail(path, session, poll_s=self.settings.live_poll_s, stall_s=self.settings.live_stall_s,
-                 stop=self.stop)
+            saver = PartialSaver(svc, tid, session)
+            try:
+                tail(path, session, poll_s=self.settings.live_poll_s, stall_s=self.settings.live_stall_s,
+                     stop=self.stop, on_audio=saver)
+            except AudioError as exc:  # the stream could not finish: the stored recording will be transcribed
+                log.warning("live %s: %s; left to the queue", path, exc)
+                fall_back_to_queue(self.container, tid, exc.reason)
+                return
             done_at = _mtime(Path(str(path) + ".done"))
             result = session.final()
             finish(self.container, tid, result.as_dict(), int(entry["org_id"]))
             self.timings.append({"call_uuid": entry.get("call_uuid"), "ready_after_done_s": time.time() - done_at})
-        except AudioError as exc:
+        except AudioError as exc:  # the audio itself: silence, no speech, a missing model
             log.warning("live %s: %s", path, exc)
             svc.fail(tid, exc.status)
-        except Exception:  # never lose the call: the sweeper retries it from the stored recording
+        except Exception:  # never lose the call: the stored recording is transcribed from the queue
             log.exception("live transcription of %s failed", path)
-            try:
-                svc.open(org_id=int(entry["org_id"]), kind=entry.get("name") or "description", status="pending",
-                         call_id=entry.get("call_id"))
-            except Exception:
-                log.exception("could not mark %s pending", path)
+            fall_back_to_queue(self.container, tid, "внутренняя ошибка распознавания")
 
     def run(self, redis) -> None:
         """BLPOP the announcements until stopped."""
@@ -126,6 +136,23 @@ class LiveTranscriber:
         deadline = time.monotonic() + timeout
         for t in list(self.active.values()):
             t.join(max(0.0, deadline - time.monotonic()))
+
+
+class PartialSaver:
+    """Saves the session's text so far on the transcript, at most every PARTIAL_EVERY_S and only when it changed."""
+
+    def __init__(self, transcripts, tid: int, session, every_s: float = PARTIAL_EVERY_S):
+        self.transcripts, self.tid, self.session, self.every_s = transcripts, tid, session, every_s
+        self.saved, self.at = "", time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.at < self.every_s:
+            return
+        self.at = time.monotonic()
+        text = self.session.partial()
+        if text and text != self.saved:
+            self.transcripts.save_partial(self.tid, text)
+            self.saved = text
 
 
 def _mtime(path: Path) -> float:

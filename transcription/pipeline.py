@@ -1,9 +1,11 @@
 """From audio to a finished transcript in the journal: used by the rq job, the live transcriber and the sweeper.
 
 The rq path: ``recording.stored`` (outbox) -> :func:`on_recording_stored` opens a pending transcript and enqueues
-:func:`transcribe_recording_job` on the ``<queue>-transcribe`` queue, which the ``hotline transcriber`` process
-works (the model stays loaded there). Job ids are ``<queue>-transcribe-<recording id>``: a second enqueue of the
-same recording is a no-op, and a job that finds its transcript done does nothing."""
+:func:`transcribe_recording_job` on the ``<queue>-transcribe`` queue (descriptions, voicemail) or the lower-priority
+``<queue>-transcribe-low`` (whole calls: ``[transcription] slow_kinds``), which the ``hotline transcriber`` process
+works in that order (the model stays loaded there). Job ids are ``<queue>-transcribe-<recording id>``: a second
+enqueue of the same recording is a no-op, and a job that finds its transcript done does nothing. The job's timeout
+grows with the recording's duration (:meth:`TranscriptionSettings.job_timeout`)."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +17,9 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from rq.timeouts import JobTimeoutException
+
+from journal_api.service.transcripts import bare_reason
 
 from .audio import STATUS_PREFIX, AudioError
 from .engine import get_engine
@@ -27,8 +32,25 @@ _registries: dict[int, tuple[float, Registry]] = {}
 _reg_lock = threading.Lock()
 
 
+# Notes and statuses the dispatcher sees (after "распознано: " / "ожидает распознавания: " / "не удалось
+# распознать: ").
+NOTES = {"truncated": "файл записи обрывается, распознано до места обрыва"}
+REQUEUED = "распознаётся заново по сохранённой записи ({})"
+LIVE_INTERRUPTED = ("распознавание остановлено", "запись оборвалась", "запись не поступила")
+TIMED_OUT = "распознавание не уложилось в отведённое время ({} с)"
+NO_TRANSCRIBER = "сервис распознавания не запущен, запись ждёт в очереди"
+
+
 def queue_name(container) -> str:
     return f"{container.settings.queue_name}-transcribe"
+
+
+def low_queue_name(container) -> str:
+    return f"{queue_name(container)}-low"
+
+
+def queue_for(container, kind: str | None, settings: TranscriptionSettings) -> str:
+    return low_queue_name(container) if kind in settings.slow_kind_list else queue_name(container)
 
 
 def registry_for(container, org_id: int) -> Registry:
@@ -54,7 +76,27 @@ def facts_of(text: str, registry: Registry | None) -> dict:
 
 def finish(container, transcript_id: int, result: dict, org_id: int) -> list[str]:
     facts = facts_of(result.get("text", ""), registry_for(container, org_id))
+    notes = [NOTES.get(n, n) for n in result.get("notes") or []]
+    if notes:
+        log.warning("transcript %s: %s", transcript_id, ", ".join(result.get("notes") or []))
+        result = {**result, "status_note": "; ".join(notes)}
     return container.transcripts.complete(transcript_id, result, facts)
+
+
+def fall_back_to_queue(container, transcript_id: int, reason: str) -> None:
+    """A live stream that could not finish (stopped, stalled, crashed): the transcript goes back to "pending" and
+    is transcribed from the stored recording: now when it is stored already, else when ``recording.stored``
+    arrives (or the sweeper finds it)."""
+    svc = container.transcripts
+    svc.requeue(transcript_id, REQUEUED.format(reason))
+    row = svc.get(transcript_id)
+    if row.recording_id is None and row.call_id is not None:
+        rec_id = _recording_of_call(container, row.call_id, row.kind)
+        if rec_id is not None:
+            svc.link(transcript_id, recording_id=rec_id)
+            row = svc.get(transcript_id)
+    if row.recording_id is not None:
+        enqueue(container, row.recording_id)
 
 
 def _status(exc: Exception) -> str:
@@ -102,6 +144,11 @@ def transcribe_recording(container, recording_id: int, settings: TranscriptionSe
             log.warning("recording %s: %s", recording_id, exc)
             svc.fail(tid, exc.status)
             return "failed"
+        except JobTimeoutException:
+            log.error("recording %s (%.0f s): the job's timeout of %d s ran out", recording_id, rec.duration_s,
+                      settings.job_timeout(rec.duration_s))
+            svc.fail(tid, STATUS_PREFIX + TIMED_OUT.format(settings.job_timeout(rec.duration_s)))
+            raise
         finish(container, tid, result.as_dict(), rec.org_id)
         return "done"
     finally:
@@ -114,50 +161,71 @@ def transcribe_recording_job(recording_id: int) -> str:
     return transcribe_recording(_get_container(), recording_id)
 
 
-def enqueue(container, recording_id: int) -> None:
+def enqueue(container, recording_id: int, settings: TranscriptionSettings | None = None) -> str | None:
+    """Queue the recording's job (on the low queue for slow kinds), its timeout scaled to its duration. Returns the
+    queue's name, or None when the job is already waiting or running."""
     from redis import Redis
     from rq import Queue
 
-    q = Queue(queue_name(container), connection=Redis.from_url(container.settings.redis_url))
+    settings = settings or load()
+    rec = recording_row(container, recording_id)
+    name = queue_for(container, rec.kind if rec is not None else None, settings)
+    redis = Redis.from_url(container.settings.redis_url)
+    q = Queue(name, connection=redis)
     job_id = f"{queue_name(container)}-{recording_id}"
     existing = q.fetch_job(job_id)
     if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
-        return
+        return None
     if existing is not None:
         existing.delete()
-    q.enqueue_call(transcribe_recording_job, args=(recording_id,), job_id=job_id, timeout=3600,
+    q.enqueue_call(transcribe_recording_job, args=(recording_id,), job_id=job_id,
+                   timeout=settings.job_timeout(rec.duration_s if rec is not None else None),
                    result_ttl=3600, failure_ttl=7 * 24 * 3600)
+    return name
 
 
 def on_recording_stored(container, outbox_row) -> None:
-    """Outbox handler: every recording of the auto kinds gets a transcript; a live one only gets its links."""
+    """Outbox handler: every recording of the configured kinds gets a transcript. One done live only gets its
+    links (and fills the request); one being recognised live is linked; one that failed live before its recording
+    was stored (an interrupted stream, an older version's status) is transcribed again from the recording."""
     data = outbox_row.payload or {}
     settings = load()
     kind = data.get("kind")
-    if kind not in settings.auto_kind_list:
+    if kind not in settings.kind_list:
         return
     svc = container.transcripts
     recording_id, call_id = data.get("recording_id"), data.get("call_id")
     request_id = data.get("request_id") or (svc.request_of_call(call_id) if call_id else None)
     existing = svc.find(call_id=call_id, kind=kind, recording_id=recording_id)
+    retry = existing is not None and existing.status == "failed" and existing.recording_id is None and \
+        bare_reason(existing.error or "") in LIVE_INTERRUPTED
     if existing is not None and existing.status in ("done", "live", "failed"):
         svc.link(existing.id, recording_id=recording_id if existing.recording_id is None else None,
                  request_id=request_id if existing.request_id is None else None)
         if existing.status == "done":
             svc.fill_request(existing.id)
-        return
+        if not retry:
+            return
+        svc.requeue(existing.id, REQUEUED.format(bare_reason(existing.error or "")))
     svc.open(org_id=outbox_row.org_id, kind=kind, call_id=call_id, recording_id=recording_id,
              request_id=request_id)
-    enqueue(container, recording_id)
+    enqueue(container, recording_id, settings)
 
 
 def sweep(container, settings: TranscriptionSettings | None = None) -> int:
-    """Nothing waits forever: a transcript pending or live for too long is enqueued again when its recording is
-    stored, else failed once its attempts are spent or the audio never came."""
+    """Nothing waits forever, nothing is left out (every 60 s, from the worker):
+    - a transcript pending or live for longer than ``pending_timeout_min`` is enqueued again when its recording is
+      stored, else failed once its attempts are spent or the audio never came; one whose job still waits because no
+      transcriber works the queue gets a note saying so (it is transcribed as soon as one runs);
+    - a stored recording of a configured kind with no transcript at all (stored before transcription was installed,
+      or its event lost) gets one and is enqueued.
+    Failed transcripts are left alone: their status is final. Returns how many transcripts it acted on."""
     settings = settings or load()
     svc = container.transcripts
+    now = container.clock()
     n = 0
-    for row in svc.stale(timedelta(minutes=settings.pending_timeout_min), container.clock()):
+    listening = None
+    for row in svc.stale(timedelta(minutes=settings.pending_timeout_min), now):
         n += 1
         if row.recording_id is None and row.call_id is not None:
             rec_id = _recording_of_call(container, row.call_id, row.kind)
@@ -167,11 +235,32 @@ def sweep(container, settings: TranscriptionSettings | None = None) -> int:
         if row.recording_id is not None and row.attempts < settings.max_attempts:
             svc.open(org_id=row.org_id, kind=row.kind, call_id=row.call_id, recording_id=row.recording_id,
                      status="pending")
-            enqueue(container, row.recording_id)
+            queued = enqueue(container, row.recording_id, settings)
+            if listening is None:
+                listening = transcriber_running(container)
+            if not listening:
+                log.warning("transcript %s waits in %s: no transcriber works the queue", row.id,
+                            queued or queue_for(container, row.kind, settings))
+                svc.note(row.id, NO_TRANSCRIBER)
         else:
             reason = "запись не поступила" if row.recording_id is None else "превышено число попыток"
             svc.fail(row.id, STATUS_PREFIX + reason)
+    for rec in svc.untranscribed(settings.kind_list, timedelta(minutes=2), now):
+        n += 1
+        request_id = svc.request_of_call(rec.call_id) if rec.call_id else None
+        svc.open(org_id=rec.org_id, kind=rec.kind, call_id=rec.call_id, recording_id=rec.id, request_id=request_id)
+        enqueue(container, rec.id, settings)
     return n
+
+
+def transcriber_running(container) -> bool:
+    """Whether an rq worker (``hotline transcriber``) listens on the transcription queue."""
+    from redis import Redis
+    from rq import Worker
+
+    redis = Redis.from_url(container.settings.redis_url)
+    name = queue_name(container)
+    return any(name in w.queue_names() for w in Worker.all(connection=redis))
 
 
 def _recording_of_call(container, call_id: int, kind: str) -> int | None:

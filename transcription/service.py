@@ -1,5 +1,6 @@
-"""`hotline transcriber`: the live consumer in a thread, and an rq SimpleWorker on ``<queue>-transcribe`` in the
-main thread (no fork per job, so the model is loaded once per process)."""
+"""`hotline transcriber`: the live consumer in a thread, and an rq SimpleWorker on ``<queue>-transcribe`` then
+``<queue>-transcribe-low`` (whole calls: taken only when no description waits) in the main thread (no fork per job,
+so the model is loaded once per process). When it stops, the live streams in progress go back to the queue."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ def run_transcriber(ctx, *, capacity: int | None = None, engine: str | None = No
     from journal_api.config import load_settings
 
     from .live import LiveTranscriber
-    from .pipeline import queue_name
+    from .pipeline import low_queue_name, queue_name
     from .settings import load
 
     config = (ctx.obj or {}).get("config")
@@ -30,7 +31,8 @@ def run_transcriber(ctx, *, capacity: int | None = None, engine: str | None = No
     thread = threading.Thread(target=live.run, args=(redis,), name="live-consumer", daemon=True)
     thread.start()
     try:
-        worker = SimpleWorker([Queue(queue_name(container), connection=redis)], connection=redis)
+        queues = [Queue(queue_name(container), connection=redis), Queue(low_queue_name(container), connection=redis)]
+        worker = SimpleWorker(queues, connection=redis)
         worker.work(logging_level="INFO")
     finally:
         live.stop.set()

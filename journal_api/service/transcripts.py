@@ -8,7 +8,12 @@ The fill rules (issue 5 §4):
   a dispatcher's correction, the caller's own change) is never touched;
 - a fact below the confidence threshold stays a suggestion in ``facts`` and fills nothing;
 - every filled field is a history entry from the channel "asr" (RequestService.update writes it).
-Bad input ends as status "failed" with a Russian error, and a comment on the request so that the journal shows it.
+- work type "other" is filled only when the caller did not choose it: "other" keyed in the IVR's category menu
+  (key 9: the call's ``ivr_path`` and ``digits`` tell) is the caller's choice. While the call is still in progress
+  (its path is written when it ends) the work type waits: the next fill (``recording.stored``) decides.
+Bad input ends as status "failed" with its Russian reason in ``error`` (the bare reason: the console puts the status
+before it), and once a comment on the request ("не удалось распознать: <reason>"), also when the request is linked
+only later. A finished transcript may carry a note in ``error`` too (e.g. a truncated file).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from ..domain.events import Actor
 from ..storage import tables as t
 from ..storage import tables_calls as tc
 from ..storage import tables_transcripts as tt
+from ..catalogue import catalogue
 from .requests import RequestService
 from .uow import UnitOfWork
 
@@ -31,6 +37,22 @@ log = logging.getLogger(__name__)
 ASR = Actor(kind="system", role="system", name="asr")
 PLACE_FIELDS = ("apartment", "entrance", "floor")
 MAX_DESCRIPTION = 4000
+# The IVR's explicit "other" (ivr_flows/flows/default.yaml): key 9 of the category menu enters "cat_other"; the
+# menu's default (nothing pressed) enters the same node, so the key must be the digit keyed at that menu. The keys of
+# the menus before it tell how many digits they took.
+KEYED_OTHER_AT = {("category_menu", "cat_other"): "9"}
+MENU_KEYS = {("main_menu", "emergency_menu"): "1", ("main_menu", "category_menu"): "2"}
+
+
+def failed_label() -> str:
+    return catalogue("console_ru")["transcript_statuses"]["failed"]
+
+
+def bare_reason(text: str) -> str:
+    """'не удалось распознать: в записи тишина' -> 'в записи тишина' (the status is not part of the reason)."""
+    prefix = failed_label().lower() + ":"
+    text = (text or "").strip()
+    return text[len(prefix):].strip() if text.lower().startswith(prefix) else text
 
 
 def _placeholder() -> str | None:
@@ -124,30 +146,70 @@ class TranscriptService:
             uow.session.execute(sa.update(tt.transcripts).where(c.id == transcript_id).values(
                 status="done", engine=result.get("engine"), model=result.get("model"),
                 language=result.get("language"), text=result.get("text"), words=result.get("words"),
-                duration_s=result.get("duration_s"), facts=facts, error=None, updated_at=now, finished_at=now))
+                duration_s=result.get("duration_s"), facts=facts, error=result.get("status_note") or None,
+                updated_at=now, finished_at=now))
             uow.commit()
         return self.fill_request(transcript_id)
 
+    def save_partial(self, transcript_id: int, text: str) -> bool:
+        """The text so far of a transcript being recognised live (the board shows it). Only while it is live."""
+        c = tt.transcripts.c
+        with self.uow() as uow:
+            n = uow.session.execute(sa.update(tt.transcripts).where(c.id == transcript_id, c.status == "live")
+                                    .values(text=text, updated_at=uow.clock())).rowcount
+            uow.commit()
+        return bool(n)
+
+    def requeue(self, transcript_id: int, note: str | None = None) -> bool:
+        """Back to "pending" for the queue (a live stream that stopped, a failure to retry from the stored
+        recording), with an optional note saying why. A done transcript stays done."""
+        c = tt.transcripts.c
+        with self.uow() as uow:
+            n = uow.session.execute(sa.update(tt.transcripts).where(
+                c.id == transcript_id, c.status.in_(("pending", "live", "failed"))).values(
+                status="pending", error=note, finished_at=None, updated_at=uow.clock())).rowcount
+            uow.commit()
+        return bool(n)
+
+    def note(self, transcript_id: int, text: str) -> None:
+        """A note on a transcript still waiting (e.g. the transcriber is not running), once on the request too."""
+        row = self.get(transcript_id)
+        if row.error == text:
+            return
+        with self.uow() as uow:
+            uow.session.execute(sa.update(tt.transcripts).where(tt.transcripts.c.id == transcript_id)
+                                .values(error=text))
+            uow.commit()
+        if row.request_id is not None:
+            self._comment(row.org_id, row.request_id, f"{label_of(row.status)}: {text}")
+
     def fail(self, transcript_id: int, status_text: str) -> None:
-        """A clear Russian status on the transcript, and once on the request's history."""
+        """A clear Russian status on the transcript (``error`` keeps the bare reason), and once on the request's
+        history as "не удалось распознать: <reason>"."""
         c = tt.transcripts.c
         row = self.get(transcript_id)
+        reason = bare_reason(status_text)
         with self.uow() as uow:
             now = uow.clock()
             uow.session.execute(sa.update(tt.transcripts).where(c.id == transcript_id).values(
-                status="failed", error=status_text[:2000], updated_at=now, finished_at=now))
+                status="failed", error=reason[:2000], updated_at=now, finished_at=now))
             uow.commit()
-        if row.request_id is not None and row.status != "failed":
-            self._comment(row.org_id, row.request_id, status_text)
+        log.info("transcript %s failed: %s", transcript_id, reason)
+        if row.request_id is not None and not (row.status == "failed" and row.error == reason):
+            self._comment(row.org_id, row.request_id, f"{failed_label()}: {reason}")
 
     def link(self, transcript_id: int, *, recording_id: int | None = None, request_id: int | None = None) -> None:
         values = {k: v for k, v in (("recording_id", recording_id), ("request_id", request_id)) if v is not None}
         if values:
+            row = self.get(transcript_id)
             with self.uow() as uow:
                 values["updated_at"] = uow.clock()
                 uow.session.execute(sa.update(tt.transcripts).where(tt.transcripts.c.id == transcript_id)
                                     .values(**values))
                 uow.commit()
+            if request_id is not None and row.request_id is None and row.status == "failed":
+                # failed before the request existed (a live failure during the call): the request learns it now
+                self._comment(row.org_id, request_id, f"{failed_label()}: {bare_reason(row.error or '')}")
 
     def stale(self, older_than: timedelta, now: datetime) -> list:
         """Transcripts pending or live for longer than ``older_than`` (a crashed transcriber, a lost job)."""
@@ -155,6 +217,17 @@ class TranscriptService:
         with self.uow() as uow:
             return list(uow.session.execute(sa.select(tt.transcripts).where(
                 c.status.in_(("pending", "live")), c.updated_at < now - older_than).order_by(c.id).limit(200)))
+
+    def untranscribed(self, kinds: tuple[str, ...], older_than: timedelta, now: datetime, limit: int = 200) -> list:
+        """Stored recordings of these kinds with no transcript at all (stored before transcription was installed,
+        or a lost event), older than ``older_than`` so the event handler has had its turn. Purged ones are left."""
+        r, c = tc.recordings.c, tt.transcripts.c
+        has = sa.exists().where(sa.or_(c.recording_id == r.id, sa.and_(r.call_id.is_not(None), c.call_id == r.call_id,
+                                                                      c.kind == r.kind)))
+        with self.uow() as uow:
+            return list(uow.session.execute(sa.select(r.id, r.org_id, r.call_id, r.kind).where(
+                r.kind.in_(kinds), r.purged_at.is_(None), r.created_at < now - older_than, ~has)
+                .order_by(r.id).limit(limit)))
 
     def request_of_call(self, call_id: int) -> int | None:
         with self.uow() as uow:
@@ -178,6 +251,8 @@ class TranscriptService:
         by_people = {h.field for h in history if h.kind == "field" and h.channel != "asr" and h.field}
         facts = row.facts or {}
         changes, building_pk = self._changes(req, facts, row.text or "", by_people)
+        if "work_type" in changes and not self._work_type_open(row.call_id):
+            del changes["work_type"]
         filled = []
         if changes or building_pk is not None:
             filled = self._update(req, changes, building_pk)
@@ -218,6 +293,20 @@ class TranscriptService:
                     changes[name] = int(value)
         return changes, building_pk
 
+    def _work_type_open(self, call_id: int | None) -> bool:
+        """Whether "other" on a phone request means "not chosen": the call has ended (its IVR path is known) and
+        the caller did not key "other" in the menu."""
+        if call_id is None:
+            return True
+        with self.uow() as uow:
+            call = uow.session.execute(sa.select(tc.calls.c.ended_at, tc.calls.c.ivr_path, tc.calls.c.digits)
+                                       .where(tc.calls.c.id == call_id)).one_or_none()
+        if call is None:
+            return True
+        if call.ended_at is None:
+            return False  # the path is written when the call ends: decide at the next fill
+        return not keyed_other(list(call.ivr_path or []), [str(d) for d in (call.digits or [])])
+
     def _update(self, req, changes: dict, building_pk: int | None) -> list[str]:
         kwargs = {"building_id": building_pk, "building_given": True} if building_pk is not None else {}
         for attempt in range(2):
@@ -241,3 +330,20 @@ class TranscriptService:
             self.requests.comment(org_id, number, ASR, "asr", text)
         except DomainError:
             log.exception("could not note the transcription status on request %s", number)
+
+
+def label_of(status: str) -> str:
+    return catalogue("console_ru")["transcript_statuses"].get(status, status)
+
+
+def keyed_other(path: list[str], digits: list[str]) -> bool:
+    """Did the caller key "other"? Walk the path's menu transitions up to the "other" node; each transition that
+    the default flow makes on a key (``MENU_KEYS``) consumed that digit if it is the next one (else the menu timed
+    out into its default). "Other" is keyed when its own key is the next digit at its menu."""
+    pos = 0
+    for a, b in zip(path, path[1:]):
+        if (a, b) in KEYED_OTHER_AT:
+            return digits[pos:pos + 1] == [KEYED_OTHER_AT[(a, b)]]
+        if digits[pos:pos + 1] == [MENU_KEYS.get((a, b))]:
+            pos += 1
+    return False

@@ -14,8 +14,10 @@ from rq import Queue, SimpleWorker
 from journal_api import jobs
 from journal_api.domain.events import Actor
 from journal_api.storage import tables as t
+from journal_api.storage import tables_calls as tc
 from journal_api.storage import tables_transcripts as tt
-from transcription.pipeline import facts_of, on_recording_stored, queue_name, sweep, transcribe_recording
+from transcription.pipeline import (facts_of, low_queue_name, on_recording_stored, queue_name, sweep,
+                                    transcribe_recording)
 from transcription.extract import Registry
 
 from asr_support import russian_wav, silence, write_wav
@@ -24,11 +26,20 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 GAS = "здравствуйте у меня на кухне пахнет газом улица ленина дом десять корпус два квартира пять"
 
 
+PLAIN_PATH = ["greeting", "main_menu", "category_menu", "cat_other", "identify", "ask_apartment",
+              "record_description", "register"]
+
+
 def _call(c, org_id, uuid="u-1"):
     call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{uuid}", call_uuid=uuid,
                                 from_number="+79035551001", to_number="+74950000000", arrived_at=T0, worker="w0")
     c.calls.answered(call_id, T0)
     return call_id
+
+
+def _end(c, call_id, digits=(), path=PLAIN_PATH):
+    """The call ends: the telephony journal writes the IVR path and the digits (before storing the recordings)."""
+    c.calls.ended(call_id, at=T0, status="answered", ivr_path=list(path), digits=list(digits))
 
 
 def _result(text):
@@ -58,6 +69,7 @@ DISPATCHER = Actor(kind="staff", role="dispatcher", id=None, name="Диспет�
 def test_a_transcript_fills_the_empty_fields_of_a_phone_request_each_as_an_asr_event(container, org, building):
     call_id = _call(container, org.id)
     reg = container.calls.register_from_call(call_id)
+    _end(container, call_id)  # nothing keyed: "other" is "not chosen"
     tid, filled = _finish(container, org.id, call_id, GAS)
     req = _request(container, org.id, reg["number"])
     assert (req.work_type, req.urgency, req.building.code, req.apartment) == ("gas", "emergency", "B-1", 5)
@@ -85,6 +97,7 @@ def test_what_the_caller_keyed_in_is_never_overwritten_and_urgency_is_only_raise
 def test_a_dispatchers_correction_is_never_overwritten(container, org, building):
     call_id = _call(container, org.id)
     reg = container.calls.register_from_call(call_id, emergency=True)
+    _end(container, call_id)
     container.requests.update(org.id, reg["number"], DISPATCHER, "dispatcher",
                               {"urgency": "normal", "description": "Проверка плиты по графику"})
     _finish(container, org.id, call_id, GAS)
@@ -123,6 +136,7 @@ def test_a_live_transcript_done_before_the_request_exists_fills_it_when_the_reco
     tid, filled = _finish(container, org.id, call_id, GAS)
     assert filled == []
     reg = container.calls.register_from_call(call_id)
+    _end(container, call_id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
     on_recording_stored(container, _stored_event(container, rec_id))
@@ -136,12 +150,13 @@ def test_a_live_transcript_done_before_the_request_exists_fills_it_when_the_reco
 def rq_worker(container):
     jobs.set_container(container)
     conn = Redis.from_url(container.settings.redis_url)
-    queue = Queue(queue_name(container), connection=conn)
-    yield lambda: SimpleWorker([queue], connection=conn).work(burst=True)
-    for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
-            queue.finished_job_registry.get_job_ids():
-        conn.delete(f"rq:job:{job_id}")
-    queue.delete(delete_jobs=True)
+    queues = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
+    yield lambda: SimpleWorker(queues, connection=conn).work(burst=True)
+    for queue in queues:
+        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
+                queue.finished_job_registry.get_job_ids():
+            conn.delete(f"rq:job:{job_id}")
+        queue.delete(delete_jobs=True)
     jobs.set_container(None)
     conn.close()
 
@@ -150,6 +165,7 @@ def test_a_stored_recording_is_transcribed_by_the_rq_job_and_fills_the_request(c
                                                                              rq_worker, whisper):
     call_id = _call(container, org.id)
     reg = container.calls.register_from_call(call_id)
+    _end(container, call_id, digits=["2"])  # "plain request" keyed, the category menu timed out
     wav = russian_wav(tmp_path / "desc.wav", "Здравствуйте. У меня на кухне пахнет газом. Улица Ленина, дом "
                                              "десять, корпус два, квартира пять.")
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=wav)
@@ -171,7 +187,7 @@ def test_silent_audio_leaves_a_clear_status_on_the_request(container, org, build
                                               path=write_wav(tmp_path / "q.wav", silence(3.0)))
     assert transcribe_recording(container, rec_id) == "failed"
     row = container.transcripts.find(recording_id=rec_id)
-    assert row.error == "не удалось распознать: в записи тишина"
+    assert row.error == "в записи тишина"  # the bare reason: the console puts the status before it
     notes = [h.new_value for h in container.requests.history(org.id, reg["number"], Actor.system("test"))
              if h.kind == "comment" and h.channel == "asr"]
     assert notes == ["не удалось распознать: в записи тишина"]
@@ -189,25 +205,52 @@ def test_a_transcript_pending_too_long_without_audio_is_failed_not_left_waiting(
         conn.execute(sa.update(tt.transcripts).values(updated_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
     assert sweep(container, dataclasses.replace(tsettings, pending_timeout_min=10)) == 1
     row = container.transcripts.get(tid)
-    assert (row.status, row.error) == ("failed", "не удалось распознать: запись не поступила")
+    assert (row.status, row.error) == ("failed", "запись не поступила")
     assert sweep(container, tsettings) == 0
-    assert reg["number"]
+    assert [h.new_value for h in container.requests.history(org.id, reg["number"], Actor.system("test"))
+            if h.kind == "comment"] == ["не удалось распознать: запись не поступила"]
 
 
-def test_a_whole_call_recording_is_transcribed_on_demand_not_automatically(container, org, building, tmp_path,
-                                                                          settings):
+def test_a_whole_call_recording_is_transcribed_automatically_on_the_low_priority_queue_after_descriptions(
+        container, org, building, tmp_path, rq_worker, whisper):
+    call_id = _call(container, org.id)
+    container.calls.register_from_call(call_id)
+    _end(container, call_id)
+    whole = russian_wav(tmp_path / "call.wav", "Алло, здравствуйте. У нас не работает лифт.")
+    call_rec = container.calls.attach_recording(call_id=call_id, kind="call", path=whole)
+    on_recording_stored(container, _stored_event(container, call_rec))
+    desc = container.calls.attach_recording(call_id=call_id, kind="description",
+                                            path=russian_wav(tmp_path / "d.wav", "Не работает лифт."))
+    on_recording_stored(container, _stored_event(container, desc))
+    conn = Redis.from_url(container.settings.redis_url)
+    assert Queue(low_queue_name(container), connection=conn).count == 1  # the whole call waits behind
+    assert Queue(queue_name(container), connection=conn).count == 1  # the description
+    assert container.transcripts.find(recording_id=call_rec).status == "pending"
+    rq_worker()
+    whole_row, desc_row = container.transcripts.find(recording_id=call_rec), container.transcripts.find(
+        recording_id=desc)
+    assert (whole_row.kind, whole_row.status) == ("call", "done") and "лифт" in whole_row.text.lower()
+    assert desc_row.status == "done" and desc_row.finished_at <= whole_row.finished_at  # description first
+
+
+def test_a_whole_call_is_transcribed_on_demand_when_kinds_leave_it_out(container, org, building, tmp_path,
+                                                                      settings, monkeypatch):
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    monkeypatch.setenv("HOTLINE_TRANSCRIPTION_KINDS", "description,voicemail")
     call_id = _call(container, org.id)
     container.calls.register_from_call(call_id)
     wav = russian_wav(tmp_path / "call.wav", "Алло, здравствуйте. У нас не работает лифт.")
     rec_id = container.calls.attach_recording(call_id=call_id, kind="call", path=wav)
     on_recording_stored(container, _stored_event(container, rec_id))
-    assert container.transcripts.find(recording_id=rec_id) is None  # the whole call: on demand only
+    assert container.transcripts.find(recording_id=rec_id) is None  # left out by [transcription] kinds
+    with container.engine.begin() as conn:
+        conn.execute(sa.update(tc.recordings).values(created_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+    assert sweep(container) == 0  # and the sweeper leaves it out too
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(HOTLINE_DATABASE_URL=settings.database_url, HOTLINE_REDIS_URL=settings.redis_url,
                HOTLINE_DATA_DIR=settings.data_dir, HOTLINE_QUEUE_NAME=settings.queue_name)

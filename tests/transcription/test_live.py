@@ -84,6 +84,8 @@ def test_an_announced_growing_wav_is_transcribed_while_it_grows_and_fills_the_re
         container, org, building, tmp_path, speech, live):
     entry = _entry(container, org.id, tmp_path)
     reg = container.calls.register_from_call(entry["call_id"])
+    container.calls.ended(entry["call_id"], at=T0, status="answered", ivr_path=["main_menu", "category_menu",
+                                                                                "cat_other"], digits=[])
     redis = Redis.from_url(container.settings.redis_url)
     consumer = threading.Thread(target=live.run, args=(redis,), daemon=True)
     consumer.start()
@@ -107,7 +109,55 @@ def test_an_announced_growing_wav_is_transcribed_while_it_grows_and_fills_the_re
     redis.close()
 
 
-def test_over_capacity_a_call_is_left_pending_for_the_queue_not_dropped(container, org, tmp_path, speech, live):
+@pytest.fixture
+def rq_queues(container):
+    from rq import Queue
+
+    from journal_api import jobs
+    from transcription.pipeline import low_queue_name, queue_name
+
+    jobs.set_container(container)
+    conn = Redis.from_url(container.settings.redis_url)
+    qs = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
+    yield qs
+    for queue in qs:
+        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
+                queue.finished_job_registry.get_job_ids():
+            conn.delete(f"rq:job:{job_id}")
+        queue.delete(delete_jobs=True)
+    jobs.set_container(None)
+    conn.close()
+
+
+def _store(c, entry, path):
+    """What the SIP worker does at the end of the call: the recording is stored, recording.stored is handled."""
+    import sqlalchemy as sa
+
+    from journal_api.storage import tables as t
+    from transcription.pipeline import on_recording_stored
+
+    rec_id = c.calls.attach_recording(call_id=entry["call_id"], kind="description", path=path)
+    with c.engine.connect() as conn:
+        event = next(r for r in conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored"))
+                     if r.payload["recording_id"] == rec_id)
+    on_recording_stored(c, event)
+    return rec_id
+
+
+def _work(qs):
+    from rq import SimpleWorker
+
+    SimpleWorker(qs, connection=qs[0].connection).work(burst=True)
+
+
+def _full_wav(tmp_path, pcm):
+    from asr_support import write_wav
+
+    return write_wav(tmp_path / f"stored-{uuid.uuid4().hex[:6]}.wav", pcm)
+
+
+def test_over_capacity_a_call_is_left_pending_and_then_transcribed_from_the_queue(container, org, tmp_path, speech,
+                                                                                 live, rq_queues):
     first, second = _entry(container, org.id, tmp_path), _entry(container, org.id, tmp_path)
     writer = threading.Thread(target=grow, args=(first["path"], speech), kwargs={"speed": 2.0}, daemon=True)
     writer.start()
@@ -116,11 +166,60 @@ def test_over_capacity_a_call_is_left_pending_for_the_queue_not_dropped(containe
     assert container.transcripts.find(call_id=second["call_id"], kind="description").status == "pending"
     writer.join()
     assert _wait(container, first["call_id"]).status == "done"
+    _store(container, second, _full_wav(tmp_path, speech))
+    assert rq_queues[0].count == 1
+    _work(rq_queues)
+    row = container.transcripts.find(call_id=second["call_id"], kind="description")
+    assert row.status == "done" and "газом" in row.text.lower() and row.recording_id is not None
 
 
-def test_a_stream_that_stops_growing_without_done_fails_with_a_clear_status(container, org, tmp_path, speech, live):
+def test_the_text_so_far_is_saved_on_the_transcript_while_the_caller_speaks(container, org, tmp_path, speech, live):
     entry = _entry(container, org.id, tmp_path)
+    live.handle(entry)
+    seen = []
+    writer = threading.Thread(target=grow, args=(entry["path"], speech + silence(1.5) + speech + silence(1.5)),
+                              kwargs={"speed": 1.0}, daemon=True)
+    writer.start()
+    while writer.is_alive():
+        row = container.transcripts.find(call_id=entry["call_id"], kind="description")
+        if row.status == "live" and row.text and (not seen or seen[-1] != row.text):
+            seen.append(row.text)
+        time.sleep(0.2)
+    row = _wait(container, entry["call_id"])
+    assert seen, "no partial text was saved while the stream was live"
+    assert len(seen[0]) < len(row.text) and "газом" in seen[0].lower()  # the first sentence before the end
+    assert row.status == "done"
+
+
+def test_a_stream_that_stops_growing_without_done_goes_to_the_queue_and_is_transcribed_from_the_recording(
+        container, org, tmp_path, speech, live, rq_queues):
+    entry = _entry(container, org.id, tmp_path)
+    reg = container.calls.register_from_call(entry["call_id"])
     grow(entry["path"], speech[:16000], speed=20.0, done=False)
     live.handle(entry)
-    row = _wait(container, entry["call_id"], timeout=30)
-    assert (row.status, row.error) == ("failed", "не удалось распознать: запись оборвалась")
+    row = _wait(container, entry["call_id"], statuses=("pending",), timeout=30)
+    assert row.error == "распознаётся заново по сохранённой записи (запись оборвалась)"
+    assert container.requests.history(org.id, reg["number"], Actor.system("t"))  # no failure comment:
+    assert not [h for h in container.requests.history(org.id, reg["number"], Actor.system("t"))
+                if h.kind == "comment"]
+    _store(container, entry, _full_wav(tmp_path, speech))  # the worker stores the whole description later
+    _work(rq_queues)
+    row = container.transcripts.find(call_id=entry["call_id"], kind="description")
+    assert row.status == "done" and "газом" in row.text.lower() and row.error is None
+
+
+def test_streams_in_progress_when_the_transcriber_stops_are_transcribed_from_the_stored_recording(
+        container, org, tmp_path, speech, live, rq_queues):
+    entry = _entry(container, org.id, tmp_path)
+    live.handle(entry)
+    grow(entry["path"], speech[:8000], speed=20.0, done=False)
+    rec_id = _store(container, entry, _full_wav(tmp_path, speech))  # stored while live (a race with the worker)
+    assert rq_queues[0].count == 0  # being transcribed live: the stored event only linked it
+    live.stop.set()
+    live.join(10)
+    row = container.transcripts.find(call_id=entry["call_id"], kind="description")
+    assert (row.status, row.recording_id) == ("pending", rec_id)
+    assert row.error == "распознаётся заново по сохранённой записи (распознавание остановлено)"
+    assert rq_queues[0].count == 1
+    _work(rq_queues)
+    assert container.transcripts.get(row.id).status == "done"
