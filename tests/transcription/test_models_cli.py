@@ -28,10 +28,18 @@ def _vosk_layout_zip() -> bytes:
     return buf.getvalue()
 
 
+class Served(dict):
+    """What the local server serves: ``body`` may be changed by the test (a mirror serving another archive)."""
+
+    @property
+    def url(self) -> str:
+        return self["url"]
+
+
 @pytest.fixture
 def served():
     """A local HTTP server (port 0) serving one archive."""
-    payload = {"body": _vosk_layout_zip()}
+    payload = Served(body=_vosk_layout_zip())
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -45,30 +53,72 @@ def served():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/vosk-model-small-ru-0.22.zip", payload["body"]
+    payload["url"] = f"http://127.0.0.1:{server.server_address[1]}/vosk-model-small-ru-0.22.zip"
+    yield payload
     server.shutdown()
 
 
-def test_fetch_refuses_an_unpinned_download(tmp_path, served):
-    url, _ = served
+def test_an_unpinned_first_fetch_is_trusted_recorded_in_the_lock_file_and_later_fetches_must_match(tmp_path,
+                                                                                                   served):
+    body = served["body"]
+    path = fetch(tmp_path, "vosk-small-ru", url=served.url)
+    assert (path / "am" / "final.mdl").exists()
+    lock = json.loads((tmp_path / "models.lock.json").read_text())
+    assert lock["vosk-small-ru"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert lock["vosk-small-ru"]["source"] == "first use"
+    assert fetch(tmp_path, "vosk-small-ru", url=served.url) == path  # the same archive again: checked, fine
+    served["body"] = body.replace(b"bytes of am/final.mdl", b"other of am/final.mdl")  # a tampered mirror
     with pytest.raises(ModelError) as err:
-        fetch(tmp_path, "vosk-small-ru", url=url)
-    assert "не закреплена контрольная сумма" in err.value.reason
-    assert not any(tmp_path.iterdir())
+        fetch(tmp_path, "vosk-small-ru", url=served.url)
+    assert "повреждена при загрузке" in err.value.reason and "lock file" in err.value.detail
+    assert (path / "am" / "final.mdl").read_text() == "bytes of am/final.mdl"  # the installed model is kept
+
+
+def test_hotline_models_fetch_shows_progress_prints_the_sha256_and_warns_on_first_use(tmp_path, served):
+    env = {"HOTLINE_TRANSCRIPTION_MODEL_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([HOTLINE, "models", "fetch", "vosk-small-ru", "--url", served.url], capture_output=True,
+                         text=True, env=env)
+    digest = hashlib.sha256(served["body"]).hexdigest()
+    assert out.returncode == 0, out.stderr
+    assert f"sha256 {digest} (checked against: first use)" in out.stdout
+    assert out.stderr.startswith("vosk-small-ru\n")  # the progress bar (on a terminal: the bar; here: its label)
+    assert "warning: no checksum was known" in out.stderr
+    again = subprocess.run([HOTLINE, "models", "fetch", "vosk-small-ru", "--url", served.url,
+                            "--sha256", digest.upper()], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "(checked against: --sha256)" in again.stdout and "warning" not in again.stderr
+    bad = subprocess.run([HOTLINE, "models", "fetch", "vosk-small-ru", "--url", served.url, "--sha256", "0" * 64],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and "повреждена при загрузке" in bad.stderr
+
+
+def test_add_copies_a_model_directory_in_with_its_language(tmp_path):
+    src = tmp_path / "my-vosk-ru"
+    for name in ("am/final.mdl", "conf/model.conf"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(name)
+    out = subprocess.run([HOTLINE, "models", "add", str(src), "--name", "vosk-ru-big", "--language", "ru"],
+                         capture_output=True, text=True, check=True,
+                         env={"HOTLINE_TRANSCRIPTION_MODEL_DIR": str(tmp_path / "models"), "PATH": "/usr/bin:/bin"})
+    assert "added vosk-ru-big (vosk, ru)" in out.stdout
+    assert (tmp_path / "models" / "vosk-ru-big" / "am" / "final.mdl").read_text() == "am/final.mdl"
+    assert [(m.name, m.kind, m.language) for m in installed(tmp_path / "models") if m.source == "model dir"] == [
+        ("vosk-ru-big", "vosk", "ru")]
+    with pytest.raises(ModelError) as err:
+        add(tmp_path / "models", src, name="vosk-ru-big")
+    assert "уже установлена" in err.value.reason
 
 
 def test_fetch_refuses_an_archive_whose_checksum_differs_and_leaves_nothing(tmp_path, served):
-    url, _ = served
     with pytest.raises(ModelError) as err:
-        fetch(tmp_path, "vosk-small-ru", url=url, sha256="0" * 64)
+        fetch(tmp_path, "vosk-small-ru", url=served.url, sha256="0" * 64)
     assert "повреждена при загрузке" in err.value.reason
     assert list(tmp_path.iterdir()) == []
 
 
 def test_fetch_checks_unpacks_and_reports_progress(tmp_path, served):
-    url, body = served
+    body = served["body"]
     seen = []
-    path = fetch(tmp_path, "vosk-small-ru", url=url, sha256=hashlib.sha256(body).hexdigest(),
+    path = fetch(tmp_path, "vosk-small-ru", url=served.url, sha256=hashlib.sha256(body).hexdigest(),
                  progress=lambda n, total: seen.append((n, total)))
     assert path == tmp_path / "vosk-small-ru" and (path / "am" / "final.mdl").exists()
     assert sum(n for n, _ in seen) == len(body) and seen[0][1] == len(body)
