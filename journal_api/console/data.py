@@ -168,15 +168,6 @@ def _request_numbers(org_id: int, ids: list[int]) -> dict[int, int]:
     return {r["id"]: r["number"] for r in rows}
 
 
-def log_listen(org_id: int, user, recording_id: int) -> None:
-    """Every listen of a recording is logged (audit_log: entity "recording", action "listen")."""
-    c = container()
-    with c.uow() as uow:
-        uow.audit(org_id, user.actor, "recording", recording_id, "listen", {"login": user.login})
-        uow.commit()
-
-
-
 def callbacks(org_id: int, limit: int = 30) -> list[dict]:
     """Calls waiting for a human (ПП 416: callback tasks and staff voice messages): ``callback_reason`` set and
     ``callback_done_at`` NULL, the most urgent first, with the request's number and the voice message's recording."""

@@ -12,7 +12,7 @@ from flask import abort, flash, g, redirect, render_template, request, send_file
 from ..domain.errors import DomainError, NotFound
 from ..domain.status import allowed_targets
 from ..service.requests import NewRequest
-from . import clabel, container, data, ru_error
+from . import clabel, container, data, listens, ru_error
 from .auth import signed_in
 
 CHANNEL = "dispatcher"
@@ -216,10 +216,11 @@ def routes(bp) -> None:
         blobs = container().blobs
         if not key or not blobs.exists(key):
             abort(404)
-        if request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):  # a listen, not every seek
-            data.log_listen(user.org_id, user, recording_id)
         with blobs.open(key) as fh:
             path = Path(fh.name)
+        if listens.reaches_audio(request.method, request.range, path.stat().st_size,
+                                 listens.audio_offset(path, rec.get("format"))):
+            listens.log_listen(user.org_id, user, recording_id)
         mimetype = AUDIO_TYPES.get((rec.get("format") or "wav").split("/")[0].lower(), "audio/wav")
         response = send_file(path, mimetype=mimetype, conditional=True, etag=key, max_age=0)
         response.headers["Cache-Control"] = "private, no-store"
