@@ -7,7 +7,8 @@ Layout under ``<data_dir>/spool``:
 - ``calls/<call_uuid>.wav``: the whole call, caller and IVR mixed into one mono 8 kHz 16-bit track;
 - ``live/<call_uuid>-<name>.wav`` (+ ``.done``): a recorded segment (the description), growing while it is
   spoken so that transcription can read it live;
-- ``requests/<call_uuid>.json``: a registration that could not reach the database, replayed later.
+- ``requests/<call_uuid>.json``: a registration that could not reach the database, replayed later;
+- ``missed/<uuid>.json``: a call nobody answered (busy, shutting down) that could not be logged, replayed later.
 
 A worker killed -9 leaves WAV files whose header still says 0 bytes: :func:`fix_wav_header` rewrites the sizes
 from the file's length, so a partial recording is always a valid WAV. Nothing here imports the journal.
@@ -25,7 +26,8 @@ HEADER = 44  # pjmedia's WAV writer: RIFF, a 16-byte fmt chunk, data
 
 def spool_dirs(data_dir: str | os.PathLike) -> dict[str, Path]:
     root = Path(data_dir) / "spool"
-    dirs = {"root": root, "calls": root / "calls", "live": root / "live", "requests": root / "requests"}
+    dirs = {"root": root, "calls": root / "calls", "live": root / "live", "requests": root / "requests",
+            "missed": root / "missed"}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     return dirs

@@ -3,7 +3,10 @@ touches pjsua, and its result comes back through a queue that the event loop dra
 
 When the database is down the call goes on: an Invoke answers ``ok=False, error="db_down"``, a registration is
 spooled to ``spool/requests/`` and replayed by :meth:`Journal.replay` once the database answers again, and the
-call's manifest stays in ``spool/calls/`` until its recordings are stored.
+call's manifest stays in ``spool/calls/`` until its recordings are stored. A missed call (every line busy, or the
+hotline shutting down) that cannot be logged is spooled to ``spool/missed/`` and replayed the same way. Replays
+keep the times recorded during the call (arrival, answer, end, refusal): the ПП 416 answer-time report is about
+the call, not about when the database came back.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,16 +130,30 @@ class Journal:
                                        call_uuid=info["call_uuid"], from_number=info["from_number"],
                                        to_number=info["to_number"], arrived_at=info["arrived_at"],
                                        worker=self.worker)
-        self.calls.answered(call_id, utcnow())
+        self.calls.answered(call_id, _dt(info.get("answered_at")) or utcnow())
         return {"ok": True, "org_id": org_id, "call_id": call_id}
 
     def missed(self, info: dict) -> dict:
+        """Log a call nobody answered, at the time it was refused (``info["at"]``, else now). If the journal cannot
+        take it, it is spooled for :meth:`replay` and the error is raised (and reported by :meth:`submit`)."""
+        info = {**info, "at": info.get("at") or utcnow().isoformat(),
+                "call_uuid": info.get("call_uuid") or uuid.uuid4().hex}
+        try:
+            return self._missed(info)
+        except Exception:
+            spool.write_json(self.dirs["missed"] / f"{info['call_uuid']}.json", info)
+            raise
+
+    def _missed(self, info: dict) -> dict:
         org_id = self.calls.resolve_org(info["to_number"])
         if org_id is None:
+            log.warning("missed call %s from %s: no organisation takes %s", info["call_uuid"],
+                        info.get("from_number"), info["to_number"])
             return {"ok": False, "error": "no_org"}
         call_id = self.calls.missed(org_id=org_id, sip_call_id=info["sip_call_id"],
                                     from_number=info["from_number"], to_number=info["to_number"],
-                                    at=utcnow(), status=info.get("status", "over_capacity"))
+                                    at=_dt(info["at"]), status=info.get("status", "over_capacity"),
+                                    hangup_cause=info.get("hangup_cause"), call_uuid=info["call_uuid"])
         return {"ok": True, "call_id": call_id}
 
     def invoke(self, manifest: dict, op: str, args: dict) -> dict:
@@ -254,7 +272,7 @@ class Journal:
 
     def replay(self) -> int:
         """Store what an earlier failure or a dead worker left in the spool. Returns the calls stored."""
-        done = 0
+        done = self._replay_missed()
         for path, data in spool.orphaned_manifests(self.dirs["calls"]):
             if data.get("state") != "ended":  # a dead worker's call: close it as failed
                 for rec in data.get("recordings", []):
@@ -271,7 +289,7 @@ class Journal:
                         self.spool_request(data, op, args)
                 data.update(state="ended", status=data.get("status") or "failed",
                             hangup_cause=data.get("hangup_cause") or "worker_died",
-                            ended_at=data.get("ended_at") or utcnow().isoformat())
+                            ended_at=data.get("ended_at") or _last_sound(data) or utcnow().isoformat())
                 spool.write_json(path, data)
             try:
                 done += 0 if self.store(path).get("claimed_elsewhere") else 1
@@ -279,6 +297,31 @@ class Journal:
                 if not is_db_down(exc):
                     log.exception("replaying %s failed", path.name)
         return done
+
+
+    def _replay_missed(self) -> int:
+        """The missed calls spooled while the journal was down, logged once each (by their call_uuid)."""
+        done = 0
+        for path in sorted(self.dirs["missed"].glob("*.json")):
+            info = spool.read_json(path)
+            if info is None:
+                continue
+            try:
+                self._missed(info)
+            except Exception as exc:
+                if is_db_down(exc):
+                    return done  # still down: the rest waits for the next replay
+                log.exception("replaying the missed call %s failed; it stays in the spool", path.name)
+                continue
+            path.unlink(missing_ok=True)
+            done += 1
+        return done
+
+
+def _last_sound(data: dict) -> str | None:
+    """When a dead worker's call ended: the last write to its recordings (the worker wrote audio until it died)."""
+    times = [os.path.getmtime(r["path"]) for r in data.get("recordings", []) if os.path.exists(r["path"])]
+    return datetime.fromtimestamp(max(times), timezone.utc).isoformat() if times else None
 
 
 def _dt(value) -> datetime | None:

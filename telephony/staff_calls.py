@@ -251,7 +251,7 @@ def open_staff_call(journal, info: dict) -> dict:
     (the From user, checked by Kamailio) -> the active staff member; the call is logged in his organisation under
     his phone number, so a voice message gets a callback task like any call. An unknown account (deleted since
     Kamailio loaded it) is logged as dialled, under the account name."""
-    from .journal import utcnow
+    from .journal import _dt, utcnow
 
     account = info["from_number"]
     row = journal.calls.staff_caller(account)
@@ -260,7 +260,7 @@ def open_staff_call(journal, info: dict) -> dict:
     call_id = journal.calls.open_call(org_id=row.org_id, sip_call_id=info["sip_call_id"], call_uuid=info["call_uuid"],
                                       from_number=row.phone or account, to_number=info["to_number"],
                                       arrived_at=info["arrived_at"], worker=journal.worker)
-    journal.calls.answered(call_id, utcnow())
+    journal.calls.answered(call_id, _dt(info.get("answered_at")) or utcnow())
     return {"ok": True, "org_id": row.org_id, "call_id": call_id}
 
 

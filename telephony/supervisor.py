@@ -185,8 +185,20 @@ class Supervisor:
         if self._journal is None:
             self._journal = Journal(self.settings, self.data_dir, worker="kamailio", container=self._container)
         info = {"sip_call_id": call_id, "from_number": caller_phone(from_uri) or "anonymous",
-                "to_number": dialled_number(f"sip:{to_user}@x", self.sip.did), "status": "over_capacity"}
-        self._journal.submit(None, "missed", self._journal.missed, info)
+                "to_number": dialled_number(f"sip:{to_user}@x", self.sip.did), "status": "over_capacity",
+                "at": datetime.now(timezone.utc).isoformat()}
+        self._journal.submit(None, "missed", self._journal.missed, info)  # spooled if the journal is down
+
+    def drain_results(self) -> int:
+        """Empty the journal's answers about busy calls (else they pile up for as long as it runs); one that was
+        not logged was spooled by Journal.missed and a worker's replay logs it later. Returns how many."""
+        count = 0
+        while self._journal is not None and not self._journal.results.empty():
+            _, kind, payload = self._journal.results.get_nowait()
+            count += 1
+            if isinstance(payload, dict) and not payload.get("ok"):
+                log.warning("journal %s: %s (spooled, replayed later)", kind, payload.get("error"))
+        return count
 
     def wait_ready(self, timeout: float = 20.0) -> bool:
         end = time.monotonic() + timeout
@@ -227,6 +239,7 @@ class Supervisor:
                 signal.signal(sig, handler)
 
     def watch(self) -> None:
+        self.drain_results()
         for slot in self.slots:
             code = slot.proc.poll() if slot.proc else 0
             if code is None:

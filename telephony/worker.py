@@ -208,6 +208,13 @@ class Worker:
         if self.draining:
             self.other[key] = call
             call.answer(ep_mod.call_param(503, "Shutting down", Retry_After=self.sip.busy_retry_after))
+            if self.log_rejected:  # behind Kamailio the next worker takes it, or Kamailio logs it as busy
+                info = call.getInfo()
+                self.journal.submit(None, "missed", self.journal.missed, {
+                    "sip_call_id": info.callIdString, "to_number": dialled_number(info.localUri, self.sip.did),
+                    "from_number": caller_phone(info.remoteUri) or (_user(info.remoteUri) or "anonymous")[:32],
+                    "status": "missed", "hangup_cause": "shutting_down",
+                    "at": datetime.now(timezone.utc).isoformat()})
             return
         info = call.getInfo()
         caller_raw, phone = _user(info.remoteUri), caller_phone(info.remoteUri)
@@ -225,6 +232,8 @@ class Worker:
         if is_staff_number(to_number):
             details.update(staff=True, sip_user=caller_raw)
         self.calls[key] = call
+        # Answered just below, in this turn of the loop; in the manifest for a replay (the ПП 416 report).
+        details["answered_at"] = datetime.now(timezone.utc).isoformat()
         self.sessions[key] = Session(self, call, details)
         call.answer(ep_mod.call_param(200))
         opener = self.journal.open_call
@@ -263,7 +272,7 @@ class Worker:
         if status == 486 and self.log_rejected:
             info = {"sip_call_id": call_id, "to_number": dialled_number(local, self.sip.did),
                     "from_number": caller_phone(remote) or (_user(remote) or "anonymous")[:32],
-                    "status": "over_capacity"}
+                    "status": "over_capacity", "at": datetime.now(timezone.utc).isoformat()}
             self.journal.submit(None, "missed", self.journal.missed, info)
 
     # -- transfer legs ---------------------------------------------------------------------------------------
@@ -341,8 +350,10 @@ class Worker:
     def handle_results(self) -> None:
         while not self.journal.results.empty():
             key, kind, payload = self.journal.results.get_nowait()
-            if kind in ("replay", "purge", "warm"):
+            if kind in ("replay", "purge", "warm", "missed"):
                 self._replaying = False if kind == "replay" else self._replaying
+                if kind == "missed" and not payload.get("ok"):  # spooled by Journal.missed, replayed later
+                    log.warning("worker %s: a missed call was not logged yet: %s", self.index, payload)
                 continue
             session = self.sessions.get(key)
             if session is None:

@@ -70,23 +70,31 @@ class CallService(CallQueries, StaffCallOps):
             raise ValidationError(f"'{direction}' is not a call direction; use one of: {', '.join(d.DIRECTIONS)}",
                                   field="direction")
         call_uuid = _clip(call_uuid, 64)
+        return self._insert_once(call_uuid, dict(
+            org_id=org_id, sip_call_id=_clip(sip_call_id, 200), call_uuid=call_uuid, direction=direction,
+            from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=arrived_at,
+            status="ringing", worker=_clip(worker, 64)))
+
+    def _insert_once(self, call_uuid: str | None, values: dict, then=None) -> int:
+        """Insert a call row once per call_uuid (a replay, or another process at the same moment, finds the first);
+        ``then(uow, call_id)`` runs in the inserting transaction."""
         find = sa.select(tc.calls.c.id).where(tc.calls.c.call_uuid == call_uuid)
         with self.uow() as uow:
             found = uow.session.scalar(find) if call_uuid else None
             if found is not None:
                 return found
             try:
-                call_id = uow.session.execute(sa.insert(tc.calls).values(
-                    org_id=org_id, sip_call_id=_clip(sip_call_id, 200), call_uuid=call_uuid, direction=direction,
-                    from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=arrived_at,
-                    status="ringing", worker=_clip(worker, 64)).returning(tc.calls.c.id)).scalar_one()
+                call_id = uow.session.execute(sa.insert(tc.calls).values(**values)
+                                              .returning(tc.calls.c.id)).scalar_one()
+                if then is not None:
+                    then(uow, call_id)
                 uow.commit()
                 return call_id
             except sa.exc.IntegrityError:
                 if not call_uuid:
                     raise
                 error = sys.exc_info()[1]
-        with self.uow() as uow:  # opened by another process at the same moment, or a bad org_id
+        with self.uow() as uow:  # inserted by another process at the same moment, or a bad org_id
             found = uow.session.scalar(find)
         if found is None:
             raise error
@@ -112,17 +120,16 @@ class CallService(CallQueries, StaffCallOps):
             uow.commit()
 
     def missed(self, *, org_id: int, sip_call_id: str | None, from_number: str | None, to_number: str | None,
-               at: datetime, status: str = "over_capacity", hangup_cause: str | None = None) -> int:
-        """A call nobody answered (every worker busy, or it rang out): logged, with a callback task (ПП 416)."""
+               at: datetime, status: str = "over_capacity", hangup_cause: str | None = None,
+               call_uuid: str | None = None) -> int:
+        """A call nobody answered (every worker busy, or it rang out): logged, with a callback task (ПП 416).
+        With a ``call_uuid`` (a missed call replayed from the spool) it is logged once."""
         d.check_status(status)
-        with self.uow() as uow:
-            call_id = uow.session.execute(sa.insert(tc.calls).values(
-                org_id=org_id, sip_call_id=_clip(sip_call_id, 200), direction="in", from_number=_clip(from_number, 64),
-                to_number=_clip(to_number, 64), arrived_at=at, ended_at=at, status=status,
-                hangup_cause=_clip(hangup_cause or status, 64)).returning(tc.calls.c.id)).scalar_one()
-            self._set_callback(uow, _call(uow, call_id), status, at)
-            uow.commit()
-            return call_id
+        return self._insert_once(_clip(call_uuid, 64), dict(
+            org_id=org_id, sip_call_id=_clip(sip_call_id, 200), call_uuid=_clip(call_uuid, 64), direction="in",
+            from_number=_clip(from_number, 64), to_number=_clip(to_number, 64), arrived_at=at, ended_at=at,
+            status=status, hangup_cause=_clip(hangup_cause or status, 64)),
+            then=lambda uow, call_id: self._set_callback(uow, _call(uow, call_id), status, at))
 
     # -- what the IVR asks -----------------------------------------------------------------------------------------
     def lookup_caller(self, org_id: int, phone: str | None) -> dict | None:
