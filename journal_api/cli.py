@@ -174,7 +174,7 @@ def worker(ctx: click.Context) -> None:
 @click.option("--once", is_flag=True, help="One tick, then exit (default: a tick every minute until Ctrl-C).")
 @click.pass_context
 def escalate(ctx: click.Context, once: bool) -> None:
-    """Emit the reminders and escalations that fell due (the worker does this every minute too)."""
+    """Emit the reminders and escalations that fell due (`hotline cron` has this done every minute too)."""
     import time
 
     from .service.escalation import EscalationService
@@ -244,9 +244,11 @@ def _plug() -> None:
     global _plugged
     if not _plugged:
         from .console.cli import register as console_commands
+        from .cron import register as cron_commands
         from .plugins import call_all
 
         console_commands(cli)
+        cron_commands(cli)  # `hotline cron`: the one scheduler
 
         call_all("commands", cli)
         _plugged = True

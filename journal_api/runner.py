@@ -205,6 +205,7 @@ def run_up(settings: Settings, echo: Callable[[str], None] = print) -> int:
         env = child_env(settings)
         cli = [sys.executable, "-m", "journal_api.cli"]
         children.spawn("worker", cli + ["worker"], env)
+        children.spawn("cron", cli + ["cron"], env)  # the one scheduler: enqueues reminders and periodic jobs
         from .plugins import call_all
 
         plugged = [child for found in call_all("up", settings) for child in found]
@@ -218,7 +219,7 @@ def run_up(settings: Settings, echo: Callable[[str], None] = print) -> int:
             _banner(echo, settings, base, token, [line for lines in call_all("banner", settings) for line in lines])
         return _watch(children, stop, echo)
     finally:
-        children.stop(("web", "worker") + tuple(name for name, _ in plugged))
+        children.stop(("web", "worker", "cron") + tuple(name for name, _ in plugged))
         children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

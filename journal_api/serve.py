@@ -1,4 +1,5 @@
-"""The long-running processes: the web app under gunicorn, and the rq worker with its outbox relay."""
+"""The long-running processes: the web app under gunicorn, and the rq worker with its outbox relay (the one
+scheduler, ``hotline cron``, is :mod:`journal_api.cron`)."""
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,7 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 RELAY_EVERY_SECONDS = 15.0
-ESCALATE_EVERY_SECONDS = 60.0
-REASSIGN_EVERY_SECONDS = 60.0
+ESCALATE_EVERY_SECONDS = 60.0  # `hotline escalate`'s loop; the scheduler's period is journal_api.cron's
 
 
 WEB_THREADS = 4  # threads per web worker process
@@ -87,7 +87,11 @@ def access_logger_class():
 
 
 def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) -> None:
-    """An rq worker on the settings' queue, plus a thread that re-publishes outbox rows whose publish failed.
+    """An rq worker on the settings' queues, plus a thread that re-publishes outbox rows whose publish failed.
+
+    The worker reads the periodic jobs' queue (``<queue>-cron``, filled by the one ``hotline cron``; see
+    :mod:`journal_api.cron`) before its main queue, so a reminder's wake-up does not wait behind a backlog of sends.
+    It runs no periodic work of its own: several workers, one scheduler.
 
     The worker runs jobs in its own process (rq's SimpleWorker): a fork per job would copy the database pool and
     the relay thread's locks into the child; the jobs are short and idempotent, so nothing is gained by forking.
@@ -96,16 +100,19 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
     from rq import Queue, SimpleWorker
 
     from .bootstrap import bootstrap
+    from .cron import cron_queue_name
 
     container = bootstrap(settings)
-    periodic = wire_worker(container)
+    wire_worker(container)
     stop = threading.Event()
-    relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every, periodic), name="outbox-relay",
+    relay = threading.Thread(target=relay_loop, args=(container, stop, relay_every), name="outbox-relay",
                              daemon=True)
     relay.start()
     connection = Redis.from_url(settings.redis_url)
     try:
-        worker = SimpleWorker([Queue(settings.queue_name, connection=connection)], connection=connection)
+        queues = [Queue(name, connection=connection) for name in (cron_queue_name(settings.queue_name),
+                                                                  settings.queue_name)]
+        worker = SimpleWorker(queues, connection=connection)
         worker.work(logging_level="INFO")
     finally:
         stop.set()
@@ -116,7 +123,7 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
 
 def wire_worker(container) -> list:
     """Everything a worker process subscribes, in one place: the journal's own handlers, then the plugins'.
-    Returns the plugins' periodic tasks."""
+    Returns the plugins' periodic tasks (``hotline cron`` enqueues them; see :mod:`journal_api.cron`)."""
     from . import jobs
     from .plugins import call_all
     from .service import incidents
@@ -128,13 +135,11 @@ def wire_worker(container) -> list:
 
 
 def relay_loop(container, stop: threading.Event, every: float, periodic: list | None = None) -> None:
-    """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set; also run the
-    plugins' periodic tasks (``(every_seconds, callable)``) when they fall due."""
+    """Relay unpublished outbox rows now and then every ``every`` seconds, until ``stop`` is set. Recovery of lost
+    enqueues only, idempotent, so it stays per worker; the periodic work is ``hotline cron``'s (``periodic`` is
+    accepted for old callers and ignored)."""
     from .jobs import relay_outbox
-    from .service.escalation import EscalationService
 
-    escalation, escalate_at, reassign_at = EscalationService(container.uow), 0.0, 0.0
-    due: dict[int, float] = {}
     while True:
         try:
             sent = relay_outbox(container.engine, container.publisher)
@@ -142,24 +147,5 @@ def relay_loop(container, stop: threading.Event, every: float, periodic: list | 
                 log.info("outbox relay re-published %d event(s)", sent)
         except Exception:  # Redis or the database is away for a moment: the next round tries again
             log.exception("outbox relay failed; retrying in %.0f s", every)
-        if time.monotonic() >= escalate_at:  # reminders and escalations that fell due (idempotent per key)
-            escalate_at = time.monotonic() + ESCALATE_EVERY_SECONDS
-            try:
-                escalation.tick(container.clock())
-            except Exception:
-                log.exception("escalation tick failed; retrying in %.0f s", ESCALATE_EVERY_SECONDS)
-        if time.monotonic() >= reassign_at:  # requests left unaccepted too long go to someone else (idempotent)
-            reassign_at = time.monotonic() + REASSIGN_EVERY_SECONDS
-            try:
-                container.assignment.reassign_unaccepted()
-            except Exception:
-                log.exception("reassigning unaccepted requests failed; retrying in %.0f s", REASSIGN_EVERY_SECONDS)
-        for index, (period, task) in enumerate(periodic or ()):
-            if time.monotonic() >= due.get(index, 0.0):
-                due[index] = time.monotonic() + period
-                try:
-                    task()
-                except Exception:
-                    log.exception("periodic task %r failed; retrying in %.0f s", task, period)
-        if stop.wait(min([every] + [period for period, _ in periodic or ()])):
+        if stop.wait(every):
             return

@@ -76,26 +76,39 @@ def web(app, container) -> None:
 
 
 def worker(container) -> None:
-    """Messages for the journal's events, the send jobs' notifier, and the one scheduler (by a Redis lock)."""
+    """Messages for the journal's events and the send jobs' notifier. No scheduler here: `hotline cron` enqueues
+    the reminder wake-ups (see periodic) and the workers run them."""
     from journal_api.jobs import subscribe
-    from journal_api.service.escalation import EscalationService
 
     from .incident_sms import on_incident_closed
     from .jobs import handle_event
     from .runtime import set_notifier
-    from .scheduler import Scheduler
     from .service import Notifier
 
-    notifier = Notifier(container)
-    set_notifier(notifier)
+    set_notifier(Notifier(container))
     subscribe("*", handle_event)
     subscribe("incident.closed", on_incident_closed)  # issue 8: one SMS per resident when an incident closes
-    Scheduler(notifier, EscalationService(container.uow)).start()
+
+
+WAKE_EVERY_SECONDS = 0.25  # reminders leave within about this of their moment (bench/sms.py measures it)
 
 
 def periodic(container) -> list:
-    """(every_seconds, callable) pairs for the worker's loop: none, the scheduler has its own thread."""
-    return []
+    """(every_seconds, callable) pairs that `hotline cron` enqueues: the reminders' and escalations' wake-ups and
+    the messages' retries (notifier.scheduler.Scheduler.tick), built once per process on the process's notifier."""
+    built: list = []
+
+    def wake():
+        if not built:
+            from journal_api.service.escalation import EscalationService
+
+            from .runtime import get_notifier
+            from .scheduler import Scheduler
+
+            built.append(Scheduler(get_notifier(), EscalationService(container.uow)))
+        return built[0].tick()
+
+    return [(WAKE_EVERY_SECONDS, wake)]
 
 
 def up(settings) -> list:

@@ -1,22 +1,20 @@
-"""Reminders and escalations on time, and retries of messages: one scheduler, its schedule in the database.
+"""Reminders and escalations on time, and retries of messages: their schedule in the database, one scheduler.
 
 Issue 3 computes what is due when (the escalation ladder) and logs each action once (escalation_log, unique per
-request and key); the journal's worker runs that tick every minute. For reminders to leave within seconds of their
-moment, every change of a request sets its row in ``sms_wakeups`` to "now"; the scheduler runs the ladder for the
-requests whose wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the
-tick), and stores the request's next moment (``next_due_at``) or deletes the row when nothing is left (a closed
-request). The schedule lives in the database, so neither a Redis restart nor a worker restart loses or repeats a
-reminder.
+request and key); `hotline cron` has the full tick run every minute. For reminders to leave within a second of their
+moment, every change of a request sets its row in ``sms_wakeups`` to "now"; :meth:`Scheduler.tick` (the notifier's
+periodic task, which `hotline cron` enqueues every 0.25 s and a worker runs) runs the ladder for the requests whose
+wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the tick), composes
+their messages at once (the same idempotent handler the event's own job runs later finds them made), and stores the
+request's next moment (``next_due_at``) or deletes the row when nothing is left (a closed request). The schedule
+lives in the database, so neither a Redis restart nor a worker or scheduler restart loses or repeats a reminder.
 
-Every worker starts a scheduler thread; a Redis lock (SET NX PX, renewed while held) lets exactly one of them run
-at a time. If Redis is away, nobody holds the lock and the wake-ups simply wait in the database.
+Exactly one scheduler (see journal_api/cron.py); two ticks at once are harmless: a wake-up row moves only if
+nobody moved it meanwhile, and the escalation log and the messages' dedupe keys keep every action to once.
 """
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
-import time
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -25,6 +23,8 @@ from journal_api.domain.escalation import RequestSnapshot, next_due_at
 from journal_api.domain.status import OPEN_STATUSES
 from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import sms_wakeups
+
+from .service import LADDER_EVENTS
 
 log = logging.getLogger(__name__)
 W, R, E = sms_wakeups.c, t.requests.c, t.request_events.c
@@ -56,15 +56,12 @@ class Wakeups:
 
 
 class Scheduler:
-    def __init__(self, notifier, escalation, *, redis=None, lock_key: str | None = None, batch: int = 1000):
+    def __init__(self, notifier, escalation, *, batch: int = 1000):
         self.n = notifier
         self.escalation = escalation  # journal_api.service.escalation.EscalationService
         self.engine = notifier.c.engine
         self.clock = notifier.c.clock
         self.wakeups = Wakeups(self.engine, self.clock)
-        self.redis = redis if redis is not None else notifier.redis
-        self.lock_key = lock_key or f"hotline:sms:scheduler:{notifier.c.settings.queue_name}"
-        self.owner = secrets.token_hex(8)
         self.batch = batch
 
     # -- one round -----------------------------------------------------------------------------------------------
@@ -77,6 +74,16 @@ class Scheduler:
         for message_id in reaped:
             self.n.alert_failed(message_id)
         return {"woken": woken, "enqueued": len(retry), "reaped": len(reaped)}
+
+    def compose(self, request_ids: list[int]) -> None:
+        """The messages of the ladder events just emitted, now rather than one queue hop later (their send jobs go
+        out at once). Idempotent: the event's own job finds them made (dedupe keys) and marks the event handled."""
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.outbox).where(o.request_id.in_(request_ids), o.handled_at.is_(None),
+                                                          o.name.in_(LADDER_EVENTS)).order_by(o.id)).all()
+        for row in rows:
+            self.n.handle(row)
 
     def run_wakeups(self, now: datetime) -> int:
         due = self.wakeups.due(now, self.batch)
@@ -91,11 +98,13 @@ class Scheduler:
         for row in rows.values():
             if row.status in _OPEN:
                 by_org.setdefault(row.org_id, []).append(row)
-        ladders = {}
+        ladders, emitted = {}, 0
         for org_id, org_rows in by_org.items():
             ladders[org_id] = self.escalation.effective(org_id)[0]
             # The journal's own per-organisation tick, for just these requests (issue 3 owns the ladder's logic).
-            self.escalation._tick_org(org_id, org_rows, now)
+            emitted += self.escalation._tick_org(org_id, org_rows, now)
+        if emitted:
+            self.compose(ids)
         moves, gone = [], []
         for w in due:
             row = rows.get(w.request_id)
@@ -113,40 +122,6 @@ class Scheduler:
             if gone:
                 conn.execute(sa.delete(sms_wakeups).where(*where), gone)
         return len(due)
-
-    # -- the loop ------------------------------------------------------------------------------------------------
-    def holds_lock(self, ttl_ms: int) -> bool:
-        if self.redis.set(self.lock_key, self.owner, nx=True, px=ttl_ms):
-            return True
-        if self.redis.get(self.lock_key) == self.owner.encode():
-            self.redis.pexpire(self.lock_key, ttl_ms)
-            return True
-        return False
-
-    def release(self) -> None:
-        try:
-            if self.redis.get(self.lock_key) == self.owner.encode():
-                self.redis.delete(self.lock_key)
-        except Exception:
-            pass
-
-    def run(self, stop: threading.Event, interval: float = 0.25) -> None:
-        while not stop.is_set():
-            try:
-                if self.holds_lock(int(max(interval * 12, 3) * 1000)):
-                    self.tick()
-            except Exception:  # Redis or the database away for a moment: the next round tries again
-                log.exception("SMS scheduler round failed; retrying")
-                stop.wait(1.0)
-            stop.wait(interval)
-        self.release()
-
-    def start(self, interval: float = 0.25) -> tuple[threading.Thread, threading.Event]:
-        stop = threading.Event()
-        thread = threading.Thread(target=self.run, args=(stop, interval), name="sms-scheduler", daemon=True)
-        thread.start()
-        return thread, stop
-
 
 def _snapshot(row, status_since) -> RequestSnapshot:
     return RequestSnapshot(status=row.status, urgency=row.urgency, registered_at=row.registered_at,

@@ -47,7 +47,8 @@ class OwnRedis:
         self.proc.wait(timeout=5)
 
 
-def _worker(settings, redis_url: str, twilio: TwilioServer, log_path) -> subprocess.Popen:
+def _worker(settings, redis_url: str, twilio: TwilioServer, log_path, command: str = "worker") -> subprocess.Popen:
+    """`hotline worker` (or `hotline cron`, the one scheduler, which re-enqueues the messages Redis lost)."""
     env = dict(os.environ, HOTLINE_DATABASE_URL=settings.database_url, HOTLINE_REDIS_URL=redis_url,
                HOTLINE_QUEUE_NAME=settings.queue_name, HOTLINE_DATA_DIR=settings.data_dir, HOTLINE_ENV="test",
                HOTLINE_SMS_PROVIDER="twilio", HOTLINE_SMS_TWILIO_BASE_URL=twilio.url,
@@ -56,7 +57,7 @@ def _worker(settings, redis_url: str, twilio: TwilioServer, log_path) -> subproc
                HOTLINE_SMS_LEASE_SECONDS="3", HOTLINE_SMS_TIMEOUT_SECONDS="5")
     env.pop("HOTLINE_CONFIG", None)
     hotline = os.path.join(os.path.dirname(sys.executable), "hotline")
-    return subprocess.Popen([hotline, "worker"], env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen([hotline, command], env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
 
 
 def _sent(container) -> int:
@@ -86,7 +87,7 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
 
     redis = OwnRedis(tmp_path)
     redis.start()
-    workers = []
+    workers, scheduler = [], []
     with TwilioServer(sms_settings.twilio_account_sid, sms_settings.twilio_auth_token) as twilio:
         try:
             conn = Redis.from_url(redis.url)
@@ -102,6 +103,7 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
                                         f"fault:{i}"))
             assert len(notifier.queue(items)) == total
             workers.append(_worker(settings, redis.url, twilio, tmp_path / "worker1.log"))
+            scheduler.append(_worker(settings, redis.url, twilio, tmp_path / "cron.log", "cron"))
             wait_for(lambda: _sent(container) >= 15, timeout=30)
             redis.kill()  # mid-batch: the queue and every job in Redis are gone
             assert _sent(container) < total
@@ -119,9 +121,9 @@ def test_redis_restarted_mid_batch_every_message_is_sent_exactly_once(container,
                                      f"{_tails(tmp_path)}") from None
             time.sleep(3.5)  # a lease more: nothing is sent again
         finally:
-            for proc in workers:
+            for proc in workers + scheduler:
                 proc.terminate()
-            for proc in workers:
+            for proc in workers + scheduler:
                 proc.wait(timeout=10)
             redis.kill()
         bodies = [m["body"] for m in twilio.messages]

@@ -1,5 +1,6 @@
 """Reminders and escalations leave on time from the ladder of issue 3: scheduled per request in the database,
-recomputed when the request changes, cancelled when it closes, never sent twice; one scheduler holds the lock."""
+recomputed when the request changes, cancelled when it closes, never sent twice (the one scheduler's tests:
+test_scheduler_cron.py)."""
 from __future__ import annotations
 
 import time
@@ -21,9 +22,8 @@ FAST = {"statuses": ["assigned"], "until": "accepted", "emergency": [],
 
 
 @pytest.fixture
-def scheduler(container, notifier, redis_conn, queue_name):
-    escalation = EscalationService(container.uow)
-    return Scheduler(notifier, escalation, redis=redis_conn, lock_key=f"{queue_name}:sms-scheduler-test")
+def scheduler(container, notifier):
+    return Scheduler(notifier, EscalationService(container.uow))
 
 
 def _wakeup(container, request_id):
@@ -82,20 +82,6 @@ def test_a_closed_request_has_no_wakeup_left(container, org, notifier, scheduler
     pump(container, notifier)
     scheduler.tick()
     assert _wakeup(container, assigned.id) is None
-
-
-def test_only_one_scheduler_holds_the_lock(container, notifier, redis_conn, queue_name):
-    escalation = EscalationService(container.uow)
-    key = f"{queue_name}:sms-scheduler-lock-test"
-    first, second = (Scheduler(notifier, escalation, redis=redis_conn, lock_key=key) for _ in range(2))
-    try:
-        assert first.holds_lock(2000) and not second.holds_lock(2000)
-        assert first.holds_lock(2000)  # renewed by its owner
-        first.release()
-        assert second.holds_lock(2000)
-    finally:
-        first.release()
-        second.release()
 
 
 def test_a_reminder_queued_before_the_request_was_done_is_not_sent(container, org, notifier, scheduler, assigned,
