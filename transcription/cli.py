@@ -140,7 +140,8 @@ def register(cli) -> None:
 
     @cli.command("extract")
     @click.option("--buildings", type=click.Path(exists=True, dir_okay=False),
-                  help="the organisation's buildings in the import CSV format")
+                  help="the organisation's buildings in the journal's import format (CSV or XLSX, as for "
+                       "`hotline import buildings`)")
     @click.option("--org", "org_code", help="match against this organisation's buildings in the journal")
     @click.pass_context
     def extract_cmd(ctx, buildings, org_code):
@@ -149,7 +150,10 @@ def register(cli) -> None:
 
         registry = None
         if buildings:
-            registry = Registry.from_csv(buildings)
+            try:
+                registry = Registry.from_file(buildings)
+            except ValueError as exc:
+                raise click.UsageError(f"Cannot read the buildings file: {exc}") from None
         elif org_code:
             registry = _org_registry(ctx, org_code)
         for n, line in enumerate(sys.stdin, 1):

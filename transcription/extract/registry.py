@@ -1,7 +1,8 @@
-"""An organisation's buildings for matching: from the building import CSV (issue 2's columns) or from the journal."""
+"""An organisation's buildings for matching: from a building import file (the journal's import format, read by the
+journal's own parser: CSV in UTF-8 or Windows-1251, ';' or ',', Russian or English headers, or XLSX) or from the
+journal."""
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,14 +64,39 @@ class Registry:
             self.written.setdefault(b.key, street_words(b.street))
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "Registry":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-        return cls([Building(id=r["building_id"].strip(), city=(r.get("city") or "").strip(),
-                             street=r["street"].strip(), house=str(r["house"]).strip(),
-                             korpus=str(r.get("korpus") or "").strip(),
-                             apartments=int(r.get("apartments") or 0), entrances=int(r.get("entrances") or 0),
-                             floors=int(r.get("floors") or 0)) for r in rows])
+    def from_file(cls, path: str | Path) -> "Registry":
+        """The buildings of an import file, parsed as ``hotline import buildings`` parses it (the same header
+        vocabulary: "Код дома", "Улица", "Дом", ...). Raises ValueError with the file's problems."""
+        from journal_api.domain.errors import DomainError
+        from journal_api.service.imports import BUILDINGS, RowError, _read_header
+        from journal_api.service.spreadsheets import read_rows
+
+        path = Path(path)
+        try:
+            rows = read_rows(path.name, path.read_bytes())
+        except DomainError as exc:
+            raise ValueError(str(exc)) from None
+        if not rows:
+            raise ValueError(f"{path.name}: the file has no header row and no data")
+        errors: list[RowError] = []
+        header = _read_header(BUILDINGS, *rows[0], errors)
+        if errors:
+            raise ValueError("; ".join(f"row {e.row}: {e.message}" for e in errors))
+
+        def cell(cells: list[str], key: str) -> str:
+            i = header.index.get(key)
+            return str(cells[i]).strip() if i is not None and i < len(cells) else ""
+
+        def number(cells: list[str], key: str) -> int:
+            value = cell(cells, key)
+            return int(value) if value.isdigit() else 0
+
+        return cls([Building(id=cell(c, "building_id"), city=cell(c, "city"), street=cell(c, "street"),
+                             house=cell(c, "house"), korpus=cell(c, "korpus"), apartments=number(c, "apartments"),
+                             entrances=number(c, "entrances"), floors=number(c, "floors"))
+                    for _, c in rows[1:] if cell(c, "building_id") and cell(c, "street")])
+
+    from_csv = from_file  # the older name
 
     @classmethod
     def from_database(cls, engine, org_id: int) -> "Registry":
