@@ -151,13 +151,20 @@ def live_calls(org_id: int, since) -> list[dict]:
     return rows
 
 
-def call_number(org_id: int, call_id: int | None) -> str:
-    """The caller's number of one of the organisation's calls (to prefill a manual registration), else ""."""
+def call_of(org_id: int, call_id: int) -> dict | None:
+    """One of the organisation's calls (a manual registration is taken from it): id, caller's number, arrival and
+    the number of the request it is already about; None if unknown or another organisation's."""
     calls = table("calls")
-    if calls is None or call_id is None:
-        return ""
-    rows = _rows(sa.select(calls.c.from_number).where(calls.c.org_id == org_id, calls.c.id == call_id))
-    return (rows[0]["from_number"] or "") if rows else ""
+    if calls is None:
+        return None
+    rows = _rows(sa.select(*_cols(calls, "id", "from_number", "arrived_at", "request_id"))
+                 .where(calls.c.org_id == org_id, calls.c.id == call_id))
+    if not rows:
+        return None
+    row = rows[0]
+    row["request_number"] = _request_numbers(org_id, [row["request_id"]]).get(row["request_id"]) \
+        if row.get("request_id") else None
+    return row
 
 
 def _request_numbers(org_id: int, ids: list[int]) -> dict[int, int]:

@@ -241,8 +241,11 @@ def routes(bp) -> None:
     def request_new():
         user, c, f = g.user, container(), request.form
         error = None
+        call = _call_of_form(user.org_id, request.values.get("call"))
         if request.method == "POST":
             try:
+                if call is not None and call.get("request_number"):
+                    raise DomainError(f"Звонок уже относится к заявке № {call['request_number']}.")
                 r = c.requests.register(user.org_id, user.actor, NewRequest(
                     description=f.get("description", ""), work_type=f.get("work_type") or "other",
                     urgency=f.get("urgency") or None, channel=f.get("channel") or "phone",
@@ -253,14 +256,29 @@ def routes(bp) -> None:
             except DomainError as exc:
                 error = ru_error(exc)
             else:
+                if call is not None:  # the call's recordings and transcripts come with it; the board shows the request
+                    c.calls.link_request(user.org_id, call["id"], r.number, user.actor)
                 flash(f"Заявка № {r.number} зарегистрирована.", "ok")
                 return redirect(url_for("console.request_page", number=r.number))
-        if request.method == "GET" and request.args.get("call", "").isdigit():
-            f = {"caller_phone": data.call_number(user.org_id, int(request.args["call"]))}
-        return render_template("request_new.html", error=error, form=f,
+        if request.method == "GET" and call is not None:
+            f = {"caller_phone": call.get("from_number") or ""}
+        return render_template("request_new.html", error=error, form=f, call=call,
                                buildings=data.building_choices(user.org_id),
                                work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)
                                            if w.active]), (422 if error else 200)
+
+
+def _call_of_form(org_id: int, value: str | None) -> dict | None:
+    """The organisation's call a registration is taken from (``?call=`` or the form's hidden field); another
+    organisation's or an unknown call is 404."""
+    if not value:
+        return None
+    if not value.isdigit():
+        abort(404)
+    found = data.call_of(org_id, int(value))
+    if found is None:
+        abort(404)
+    return found
 
 
 def _send_attachment(att):
