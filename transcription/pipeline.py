@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 REGISTRY_TTL_S = 60.0
 _registries: dict[int, tuple[float, Registry]] = {}
 _reg_lock = threading.Lock()
+_full_scans: dict[str, float] = {}  # queue name -> when the sweeper last looked at every recording
 
 
 # Notes and statuses the dispatcher sees (after "распознано: " / "ожидает распознавания: " / "не удалось
@@ -245,12 +246,24 @@ def sweep(container, settings: TranscriptionSettings | None = None) -> int:
         else:
             reason = "запись не поступила" if row.recording_id is None else "превышено число попыток"
             svc.fail(row.id, STATUS_PREFIX + reason)
-    for rec in svc.untranscribed(settings.kind_list, timedelta(minutes=2), now):
+    for rec in _untranscribed(container, settings, now):
         n += 1
         request_id = svc.request_of_call(rec.call_id) if rec.call_id else None
         svc.open(org_id=rec.org_id, kind=rec.kind, call_id=rec.call_id, recording_id=rec.id, request_id=request_id)
         enqueue(container, rec.id, settings)
     return n
+
+
+def _untranscribed(container, settings: TranscriptionSettings, now) -> list:
+    """Recordings without a transcript: those of the last day on every sweep (an index range), all of them on
+    the first sweep of a process and then every ``orphan_full_scan_h`` (a scan of the whole table)."""
+    key = queue_name(container)
+    full = time.monotonic() - _full_scans.get(key, float("-inf")) >= settings.orphan_full_scan_h * 3600
+    rows = container.transcripts.untranscribed(settings.kind_list, timedelta(minutes=2), now,
+                                               since=None if full else now - timedelta(hours=24))
+    if full:
+        _full_scans[key] = time.monotonic()
+    return rows
 
 
 def transcriber_running(container) -> bool:

@@ -31,6 +31,9 @@ class TranscriptionSettings:
     min_job_timeout_s: float = 3600.0
     pending_timeout_min: float = 10.0  # a transcript pending/live this long is retried, then failed
     max_attempts: int = 3
+    # The sweeper looks for recordings without a transcript among those of the last day on every run, and among all
+    # of them at a process's first run and then this often (a scan of the whole recordings table).
+    orphan_full_scan_h: float = 24.0
     min_fill_confidence: float = 0.6  # an extracted fact below this stays a suggestion, never fills the request
     live_poll_s: float = 0.1  # how often a live stream's growing WAV is read
     live_stall_s: float = 180.0  # a growing WAV with no new audio and no .done for this long is given up

@@ -218,16 +218,21 @@ class TranscriptService:
             return list(uow.session.execute(sa.select(tt.transcripts).where(
                 c.status.in_(("pending", "live")), c.updated_at < now - older_than).order_by(c.id).limit(200)))
 
-    def untranscribed(self, kinds: tuple[str, ...], older_than: timedelta, now: datetime, limit: int = 200) -> list:
+    def untranscribed(self, kinds: tuple[str, ...], older_than: timedelta, now: datetime,
+                      since: datetime | None = None, limit: int = 200) -> list:
         """Stored recordings of these kinds with no transcript at all (stored before transcription was installed,
-        or a lost event), older than ``older_than`` so the event handler has had its turn. Purged ones are left."""
+        or a lost event), older than ``older_than`` so the event handler has had its turn, and stored after
+        ``since`` when given (the recent window uses the index on created_at). Purged ones are left."""
         r, c = tc.recordings.c, tt.transcripts.c
-        has = sa.exists().where(sa.or_(c.recording_id == r.id, sa.and_(r.call_id.is_not(None), c.call_id == r.call_id,
-                                                                      c.kind == r.kind)))
+        by_recording = sa.exists().where(c.recording_id == r.id)
+        by_call = sa.exists().where(c.call_id == r.call_id, c.kind == r.kind)
+        where = [r.kind.in_(kinds), r.purged_at.is_(None), r.created_at < now - older_than, ~by_recording,
+                 sa.or_(r.call_id.is_(None), ~by_call)]
+        if since is not None:
+            where.append(r.created_at >= since)
         with self.uow() as uow:
-            return list(uow.session.execute(sa.select(r.id, r.org_id, r.call_id, r.kind).where(
-                r.kind.in_(kinds), r.purged_at.is_(None), r.created_at < now - older_than, ~has)
-                .order_by(r.id).limit(limit)))
+            return list(uow.session.execute(sa.select(r.id, r.org_id, r.call_id, r.kind).where(*where)
+                                            .order_by(r.id).limit(limit)))
 
     def request_of_call(self, call_id: int) -> int | None:
         with self.uow() as uow:

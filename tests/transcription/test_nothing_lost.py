@@ -5,7 +5,7 @@ is noted, and "other" keyed in the IVR is the caller's choice. Real PostgreSQL, 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -49,10 +49,12 @@ def _stored_event(c, recording_id):
     return next(r for r in rows if r.payload["recording_id"] == recording_id)
 
 
-def _age(c, table, **where):
+def _age(c, table, at=None, **where):
+    """A recording stored ten minutes ago (or ``at``), a transcript untouched since 2020."""
     with c.engine.begin() as conn:
         conn.execute(sa.update(table).where(*[table.c[k] == v for k, v in where.items()]).values(
-            **({"created_at": OLD} if table is tc.recordings else {"updated_at": OLD})))
+            **({"created_at": at or datetime.now(timezone.utc) - timedelta(minutes=10)} if table is tc.recordings
+               else {"updated_at": OLD})))
 
 
 @pytest.fixture
@@ -91,6 +93,19 @@ def test_the_sweeper_transcribes_a_stored_recording_that_never_had_a_transcript(
     row = container.transcripts.find(recording_id=rec_id)
     assert row.status == "done" and "газ" in row.text.lower()
     assert row.request_id == container.requests.get(org.id, reg["number"], Actor.system("t")).id
+
+
+def test_recordings_from_before_transcription_was_installed_are_found_by_the_periodic_full_scan(
+        container, org, tmp_path, queues, tsettings):
+    rarely = dataclasses.replace(tsettings, orphan_full_scan_h=1e6)
+    sweep(container, rarely)  # a process's first sweep scans everything; this one finds nothing
+    call_id = _call(container, org.id)
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="voicemail",
+                                              path=write_wav(tmp_path / "v.wav", silence(1.0)))
+    _age(container, tc.recordings, at=OLD, id=rec_id)
+    assert sweep(container, rarely) == 0  # the sweep of every minute looks at the last day only
+    assert sweep(container, dataclasses.replace(tsettings, orphan_full_scan_h=0)) == 1
+    assert container.transcripts.find(recording_id=rec_id).status == "pending" and queues[0].count == 1
 
 
 def test_the_job_timeout_grows_with_the_recording_so_a_two_hour_call_gets_time(container, org, tmp_path, queues):
