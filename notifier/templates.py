@@ -1,8 +1,10 @@
 """The Russian SMS catalogue (templates/ru.yaml) and rendering that keeps a message within its segments.
 
-A template may name fields to shrink; when the text is too long those are cut (with "…") in order, first to a
-readable minimum, then harder. The request number, phone numbers and links are never cut: they are what the
-technician acts on.
+A template may name fields to shrink and give shorter wordings (``compact``: one or a list, each shorter than the one
+before). When the text is too long the renderer tries every wording with the fields cut (with "…", in the order
+``shrink`` names them) to a readable minimum, then every wording cut harder, then to a stub. The request number,
+the deadline, phone numbers and links are never cut: they are what the technician acts on. An address keeps its
+house number (its last word) when its street is cut.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from . import segments
 
 CATALOGUE = Path(__file__).parent / "templates" / "ru.yaml"
 ELLIPSIS = "…"
-_MINIMUMS = (14, 4)  # first pass keeps a field readable, the second one only a stub
+_MINIMUMS = (14, 4, 0)  # a field kept readable, then a stub, then only "…" (with an absurdly long link)
 
 
 class TemplateError(KeyError):
@@ -30,11 +32,15 @@ class Template:
     text: str
     max_segments: int
     shrink: tuple[str, ...]
-    compact: str | None = None  # a shorter wording, tried before fields are cut hard
+    compact: tuple[str, ...] = ()  # shorter wordings, tried in order before fields are cut hard
 
     @property
     def fields(self) -> set[str]:
-        return {f for _, f, _, _ in string.Formatter().parse(self.text) if f}
+        return set().union(*(_fields(wording) for wording in (self.text, *self.compact)))
+
+
+def _fields(wording: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(wording) if f}
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,10 @@ class Catalogue:
         for name, body in data.items():
             if name == "values":
                 continue
+            compact = body.get("compact") or ()
             self.templates[name] = Template(name, body["text"], int(body.get("max_segments", 1)),
-                                            tuple(body.get("shrink", ())), body.get("compact"))
+                                            tuple(body.get("shrink", ())),
+                                            (compact,) if isinstance(compact, str) else tuple(compact))
 
     def __contains__(self, name: str) -> bool:
         return name in self.templates
@@ -80,24 +88,45 @@ class Catalogue:
         missing = template.fields - set(values)
         if missing:
             raise TemplateError(f"template '{template.name}' needs {', '.join(sorted(missing))}")
-        attempts = [(template.text, _MINIMUMS[0])]
-        attempts += [(template.compact, m) for m in _MINIMUMS] if template.compact else [(template.text, _MINIMUMS[1])]
+        attempts = [(wording, minimum) for minimum in _MINIMUMS for wording in (template.text, *template.compact)]
         for wording, minimum in attempts:
-            text, cut, shortened = wording.format(**values), dict(values), []
-            for field in template.shrink:
-                over = _over(text, limit)
-                if over <= 0:
-                    break
-                current = cut.get(field, "")
-                keep = max(minimum, len(current) - over - 1)
-                if keep < len(current):
-                    cut[field] = current[:keep].rstrip(" ,.") + ELLIPSIS
-                    text = wording.format(**cut)
-                    shortened.append(field)
+            text, shortened = _shrink(wording, values, template.shrink, limit, minimum)
             if _over(text, limit) <= 0:
                 break
+        text = text.strip()  # an empty last field ({link} without a link service) leaves no trailing space
         counted = segments.count(text)
         return Rendered(template.name, text, counted.encoding, counted.segments, tuple(shortened))
+
+
+def _shrink(wording: str, values: dict, shrink: tuple[str, ...], limit: int,
+            minimum: int) -> tuple[str, list[str]]:
+    """The wording with the ``shrink`` fields it uses cut in order, none below ``minimum`` characters."""
+    text, cut, shortened = wording.format(**values), dict(values), []
+    used = _fields(wording)
+    for field in (f for f in shrink if f in used):
+        over = _over(text, limit)
+        if over <= 0:
+            break
+        shorter = _cut(field, cut.get(field, ""), over, minimum)
+        if shorter != cut.get(field, ""):
+            cut[field] = shorter
+            text = wording.format(**cut)
+            shortened.append(field)
+    return text, shortened
+
+
+def _cut(field: str, value: str, over: int, minimum: int) -> str:
+    """``value`` shorter by ``over`` characters (and one for "…"), not below ``minimum``. An address keeps its last
+    word when it holds a digit (the house number: a technician finds "Королё… 10к2", not "ул. Королёва…")."""
+    head, tail = value, ""
+    if field.startswith("address"):
+        parts = value.rsplit(" ", 1)
+        if len(parts) == 2 and any(ch.isdigit() for ch in parts[1]):
+            head, tail = parts[0], " " + parts[1]
+    keep = max(minimum, len(head) - over - 1)
+    if keep >= len(head):
+        return value
+    return head[:keep].rstrip(" ,.") + ELLIPSIS + tail
 
 
 def _over(text: str, limit: int) -> int:
