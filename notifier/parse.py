@@ -5,7 +5,11 @@ letters that look like Cyrillic ones (or plain transliteration), a number with o
 
 - ``<номер> принято|отложено <дата и/или причина>|невозможно <причина>|готово [комментарий]``, also the short
   forms ``<номер> 1|2|3|4`` and the verb first (``готово 1234``);
-- ``мои`` (his open requests); ``стоп`` (no more messages); a lone ``1``-``5`` (a resident's rating);
+- the number glued to the verb or set off by ``-``, ``.`` or ``:`` (``1234-готово``, ``№1234готово``), and the verb
+  first with a ``№`` (``готово №1234``);
+- ``мои`` (his open requests); ``стоп`` (no more messages);
+- a rating: a lone number, ``оценка N``, ``N спасибо``, ``ставлю N``, ``N из 5``, ``N баллов``: kind ``rating``
+  when N is 1-5, otherwise ``malformed`` with ``rating_like`` set (a resident is told how to rate);
 - anything else is free text (from a resident with no open request: a new request).
 """
 from __future__ import annotations
@@ -28,6 +32,11 @@ VERBS = {
 }
 MINE = ("мои", "мои заявки", "мой", "список", "заявки", "moi", "spisok")
 STOP = ("стоп", "stop", "отписаться", "отписка", "unsubscribe")
+# polite and rating words around a score: "5 спасибо", "оценка 4", "ставлю 5 баллов", "5 из 5"
+RATING_WORDS = frozenset("оценка оценку оцениваю оценил оценила ставлю ставим спасибо спс благодарю большое огромное "
+                         "баллов балла балл звезд звезды звезда отлично хорошо".split())
+# a number glued to the word after it, or set off by "-", "." or ":" ("1234-готово", "№1234готово")
+_GLUED = re.compile(r"^(\s*(?:№|n|no|#|заявка)?\s*\d+)\s*[-.:]*\s*(?=[^\W\d_])", re.IGNORECASE)
 _NUMBER = re.compile(r"^(?:№|n|no|#|заявка|зауавка)?\s*(\d{1,9})$")
 _DATE = re.compile(r"(?<!\d)(\d{1,2})[./-](\d{1,2})(?:[./-](\d{2,4}))?(?!\d)")
 _TIME = re.compile(r"(?<!\d)(\d{1,2})[:.-](\d{2})(?!\d)|(?<!\d)в\s?(\d{1,2})\s?(?:ч|час|часов|часа)?(?![\d.:])")
@@ -49,6 +58,7 @@ class Command:
     text: str | None = None  # the reason, comment, or the free text as sent
     when: When | None = None
     score: int | None = None
+    rating_like: bool = False  # a malformed message that looks like a score ("6", "оценка 7")
 
 
 def normalise(text: str) -> str:
@@ -93,21 +103,22 @@ def _number(word: str) -> int | None:
 
 
 def parse(raw: str) -> Command:
-    text = normalise(raw or "")
+    raw = _GLUED.sub(r"\1 ", raw or "", count=1)
+    text = normalise(raw)
     if not text:
         return Command("empty")
     if text in STOP:
         return Command("stop")
     if text in MINE:
         return Command("mine")
-    words = text.replace("№", "№ ").split()
-    if words[0] in ("№", "n", "no", "#", "заявка") and len(words) > 1:
-        words = [words[0] + words[1]] + words[2:]
+    words = _join_marks(text.replace("№", "№ ").split())
+    rating = _rating(words)
+    if rating is not None:
+        return Command("rating", score=rating) if 1 <= rating <= 5 else \
+            Command("malformed", number=rating, rating_like=True)
     first = _number(words[0])
     if first is not None and len(words) == 1:
-        return Command("rating", score=first) if 1 <= first <= 5 else Command("malformed", number=first)
-    if words[0] in ("оценка", "оцениваю") and len(words) == 2 and (_number(words[1]) or 0) in range(1, 6):
-        return Command("rating", score=_number(words[1]))
+        return Command("malformed", number=first)
     if first is not None:
         kind, used = _verb(words[1:])
         rest = words[1 + used:]
@@ -124,6 +135,26 @@ def parse(raw: str) -> Command:
         when, reason = parse_when(tail)
         return Command(kind, first, reason or None, when)
     return Command(kind, first, tail or None)
+
+
+def _join_marks(words: list[str]) -> list[str]:
+    """"№ 1234" -> "№1234" wherever the mark stands (before the verb or after it)."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] in ("№", "n", "no", "#", "заявка") and word.isdigit():
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
+
+
+def _rating(words: list[str]) -> int | None:
+    """The score of a message that is only a number with rating or polite words ("5 спасибо", "оценка 7",
+    "5 из 5"); None for anything else."""
+    rest = [w for w in words if w not in RATING_WORDS]
+    if len(rest) == 3 and rest[1] == "из" and rest[2] == "5":
+        rest = rest[:1]
+    return int(rest[0]) if len(rest) == 1 and rest[0].isdigit() else None
 
 
 def _original_tail(raw: str, count: int) -> str:

@@ -19,6 +19,9 @@ MSK = ZoneInfo("Europe/Moscow")
     ("заявка 1234 выполнено", "done", 1234), ("1234 невозможно нет доступа", "impossible", 1234),
     ("1234 3 закрыт подвал", "impossible", 1234), ("1234 отложено завтра", "postpone", 1234),
     ("1234 2 нет запчасти", "postpone", 1234), ("1234 привет", "malformed", 1234), ("1234", "malformed", 1234),
+    ("1234-готово", "done", 1234), ("1234.готово", "done", 1234), ("1234:готово", "done", 1234),
+    ("№1234готово", "done", 1234), ("готово №1234", "done", 1234), ("№ 1234 принято", "accept", 1234),
+    ("1234 - готово", "done", 1234), ("N1234-prinyato", "accept", 1234),
     ("мои", "mine", None), ("  МОИ ", "mine", None), ("Стоп", "stop", None), ("STOP", "stop", None),
 ])
 def test_commands_are_understood_whatever_the_spelling(text, kind, number):
@@ -29,6 +32,24 @@ def test_commands_are_understood_whatever_the_spelling(text, kind, number):
 def test_a_lone_digit_from_one_to_five_is_a_rating():
     assert [parse(s).score for s in ("1", "5", "оценка 4")] == [1, 5, 4]
     assert parse("6").kind == "malformed"
+
+
+@pytest.mark.parametrize("text,score", [("5 спасибо", 5), ("Спасибо, 4", 4), ("оценка: 3", 3), ("5 из 5", 5),
+                                        ("ставлю 5 баллов", 5), ("5!", 5)])
+def test_a_score_with_polite_words_is_a_rating(text, score):
+    command = parse(text)
+    assert (command.kind, command.score) == ("rating", score)
+
+
+@pytest.mark.parametrize("text", ["6", "0", "оценка 7", "10 спасибо", "оценка 0"])
+def test_a_score_out_of_range_is_malformed_and_marked_as_rating_like(text):
+    command = parse(text)
+    assert command.kind == "malformed" and command.rating_like and command.score is None
+
+
+def test_a_comment_after_a_glued_number_keeps_its_words():
+    assert parse("1234-готово заменил кран кв5").text == "заменил кран кв5"
+    assert parse("1234.готово").text is None
 
 
 def test_free_text_stays_as_written():
