@@ -13,6 +13,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 from notifier.kannel_conf import KannelPorts, render
 
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
+_SENT = re.compile(r"Sent SMS .*\[to:([^\]]*)\].*\[flags:-?\d+:(-?\d+):")
 _GOT = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>")
 
 
@@ -61,11 +62,14 @@ class Kannel:
         self.ports = KannelPorts(admin=free_port(), smsbox=free_port(), smsc=free_port(), sendsms=free_port())
         self.workdir = workdir
         self.conf = workdir / "kannel.conf"
-        self.conf.write_text(render(settings, self.ports, callback_base, log_dir=str(workdir), log_level=1,
-                                    admin_password="test"))
+        conf = render(settings, self.ports, callback_base, log_dir=str(workdir), log_level=1, admin_password="test")
+        # bearerbox's access log records each message part with its data coding ("[flags:mclass:coding:...]")
+        self.access_log = workdir / "access.log"
+        self.conf.write_text(conf.replace("group = core\n", f'group = core\naccess-log = "{self.access_log}"\n', 1))
         self.procs: list[subprocess.Popen] = []
         self.fake: subprocess.Popen | None = None
         self.received: list[tuple[str, str, str]] = []  # (from, to, text) that reached the fake SMSC
+        self.codings: list[tuple[str, str]] = []  # (to, coding) of each part, as the fake SMSC reports it
         self._reader: threading.Thread | None = None
 
     @property
@@ -99,7 +103,8 @@ class Kannel:
                 continue
             sender, receiver, kind, data = match.groups()
             if kind == "udh":
-                udh_text, _, payload = data.split(" ", 2)
+                udh_text, coding, payload = data.split(" ", 2)
+                self.codings.append((receiver, coding))
                 udh = _bytes(udh_text)
                 ref, total, seq = udh[3], udh[4], udh[5]
                 got = parts.setdefault((sender, receiver, ref), {})
@@ -109,9 +114,23 @@ class Kannel:
                     del parts[(sender, receiver, ref)]
                     self.received.append((sender, receiver, whole.decode("utf-16-be")))
             elif kind == "ucs-2":
+                self.codings.append((receiver, kind))
                 self.received.append((sender, receiver, _bytes(data).decode("utf-16-be")))
             else:
+                self.codings.append((receiver, kind))
                 self.received.append((sender, receiver, _bytes(data).decode("utf-8", "replace")))
+
+    def sent_codings(self, receiver: str) -> list[int]:
+        """The data coding of each part bearerbox sent to ``receiver`` (its access log: "Sent SMS ... [to:...]
+        ... [flags:<mclass>:<coding>:...]"); 2 is UCS-2."""
+        if not self.access_log.exists():
+            return []
+        codings = []
+        for line in self.access_log.read_text("utf-8", "replace").splitlines():
+            match = _SENT.search(line)
+            if match and match.group(1).lstrip("+") == receiver.lstrip("+"):
+                codings.append(int(match.group(2)))
+        return codings
 
     def mo(self, sender: str, receiver: str, text: str) -> None:
         """A phone sends an SMS: UCS-2, as a handset sends Cyrillic."""

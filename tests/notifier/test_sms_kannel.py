@@ -41,6 +41,8 @@ def test_kannel_sends_ucs2_gets_the_receipt_and_applies_the_technicians_reply(co
     sms = all_messages(container, audience="technician")[0]
     got = wait_for(lambda: [r for r in kannel.received if r[1] == TECH])
     assert got[0][2] == sms.body and "№" in got[0][2] and "ул. Ленина" in got[0][2]  # Cyrillic intact
+    # UCS-2 on the wire: bearerbox sent it with data coding 2; the parts' payload is UTF-16-BE (decoded above)
+    assert sms.segments == 2 and wait_for(lambda: kannel.sent_codings(TECH)) == [2]
     assert wait_for(lambda: notifier.outbox.get(sms.id).status == "delivered")
 
     kannel.mo(TECH, "4740", f"{assigned.number} принято")
@@ -52,6 +54,8 @@ def test_kannel_sends_ucs2_gets_the_receipt_and_applies_the_technicians_reply(co
 
     pump(container, notifier)  # the replies go back out through Kannel
     wait_for(lambda: [r for r in kannel.received if r[1] == TECH and "выполнена. Спасибо" in r[2]])
+    # a one-part Cyrillic reply: the fake SMSC itself reports it as "ucs-2", bearerbox as coding 2
+    assert (TECH, "ucs-2") in kannel.codings and set(kannel.sent_codings(TECH)) == {2}
 
 
 def test_the_webhooks_refuse_a_wrong_secret_and_write_nothing(container, org, assigned, kannel_world, client):
