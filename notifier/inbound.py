@@ -221,6 +221,8 @@ class InboundService:
                                      .where(t.ratings.c.request_id.in_([r.id for r in latest]))).scalars()) \
                 if latest else set()
         actor = Actor(kind="resident", role="resident", name=who.phone)
+        if cmd.rating_like:  # "6", "0", "оценка 7": told how to rate, nothing changes
+            return "refused", "reply_rating_invalid", {}, None
         if cmd.kind == "rating":
             target = next((r for r in latest if r.status in ("done", "closed") and r.id not in rated), None)
             if target is None:

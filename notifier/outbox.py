@@ -188,9 +188,10 @@ class Outbox:
 
     # -- receipts ------------------------------------------------------------------------------------------------
     def receipt(self, *, status: str, message_id: int | None = None, provider: str | None = None,
-                provider_message_id: str | None = None, error: str | None = None) -> bool:
+                provider_message_id: str | None = None, error: str | None = None) -> int | None:
         """Move a message forward to ``status`` (sent | delivered | undelivered | failed); an older or equal status
-        changes nothing. Returns whether it changed."""
+        changes nothing. Returns the id of the message it moved (one UPDATE: only one of two racing receipts wins),
+        None when nothing changed."""
         lower = [s for s, rank in RANK.items() if rank < RANK[status]]
         values = {"status": status}
         if status == "delivered":
@@ -206,7 +207,7 @@ class Outbox:
         else:
             where += [M.provider == provider, M.provider_message_id == provider_message_id]
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(messages).where(*where).values(**values)).rowcount > 0
+            return conn.execute(sa.update(messages).where(*where).values(**values).returning(M.id)).scalar()
 
     def get(self, message_id: int):
         with self.engine.connect() as conn:

@@ -16,7 +16,7 @@ from journal_api.domain.events import Actor
 from journal_api.domain.schedule import on_shift
 from journal_api.storage import tables as t
 
-from . import compose
+from . import compose, shorten
 from .outbox import NewMessage, Outbox, backoff_for
 from .providers import Provider, make_provider
 from .ratelimit import RateLimiter
@@ -28,7 +28,8 @@ SETTLED = ("done", "closed", "cancelled")  # a reminder about such a request is 
 SETTINGS_TTL = 10.0  # seconds a process trusts an organisation's SMS settings
 SMS = Actor(kind="system", role="system", name="SMS")
 LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
-MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed") + LADDER_EVENTS
+MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed",
+                  "request.resident_messaged") + LADDER_EVENTS
 RESIDENT_TEMPLATES = {"accepted": "resident_accepted", "postponed": "resident_postponed", "done": "resident_done",
                       "closed": "resident_rating_request"}
 
@@ -126,7 +127,9 @@ class Notifier:
 
     def message(self, f: compose.Facts, *, recipient: str, audience: str, staff_id: int | None, template: str,
                 dedupe_key: str, fallback: str | None = None, provider: str | None = None, **extra) -> NewMessage:
-        rendered = self.catalogue.render(template, compose.fields(f, self.catalogue, **extra), fallback=fallback)
+        values = compose.fields(f, self.catalogue, **shorten.fields(f, self.catalogue))
+        values.update(extra)
+        rendered = self.catalogue.render(template, values, fallback=fallback)
         return NewMessage(f.org_id, f.request_id, recipient, audience, staff_id, rendered,
                           provider or for_org(self.base, f.org_settings).provider, dedupe_key)
 
@@ -151,10 +154,18 @@ class Notifier:
 
     def to_resident(self, conn, f: compose.Facts, template: str, key: str,
                     **extra) -> list[Callable[[], NewMessage]]:
-        if not f.caller_phone:
+        """A message to the request's caller, with a link to his page (issued when the message is built, once per
+        message: none for a message made already)."""
+        if not f.caller_phone or self.outbox.exists(conn, f.org_id, key):
             return []
-        return [lambda: self.message(f, recipient=f.caller_phone, audience="resident", staff_id=None,
-                                     template=template, dedupe_key=key, **extra)]
+
+        def build() -> NewMessage:
+            sms = for_org(self.base, f.org_settings)
+            url = compose.issue_link(self.c, f, None, self.public_url, sms.resident_link_ttl_hours, "resident")
+            return self.message(f, recipient=f.caller_phone, audience="resident", staff_id=None, template=template,
+                                dedupe_key=key, link=url, **extra)
+
+        return [build]
 
     # -- domain events -------------------------------------------------------------------------------------------
     def handle(self, row) -> None:
@@ -190,6 +201,8 @@ class Notifier:
                     revoke = bool(fresh) or not data.get("staff_id")
             elif row.name == "request.status_changed" and data.get("target") in RESIDENT_TEMPLATES:
                 items += self.to_resident(conn, f, RESIDENT_TEMPLATES[data["target"]], key)
+            elif row.name == "request.resident_messaged" and data.get("text"):
+                items += self.to_resident(conn, f, "resident_message", key, text=data["text"])
             elif row.name in ("request.reminder_due", "request.escalation_due"):
                 fallback = "reminder" if data.get("kind") == "reminder" else "escalation"
                 deadline = compose.local_time(_parse(data.get("deadline_at")), f.tz)
@@ -223,6 +236,14 @@ class Notifier:
                                    max_attempts=settings.max_attempts,
                                    backoff=backoff_for(settings.backoff_seconds, settings.backoff_max_seconds),
                                    on_failed=self.alert_failed)
+
+    def receipt(self, *, status: str, **where) -> int | None:
+        """A delivery receipt (Kannel DLR, Twilio status): the message moves forward only; the one receipt that
+        moves it to undelivered or failed alerts the dispatcher on duty, so a message is alerted once."""
+        moved = self.outbox.receipt(status=status, **where)
+        if moved is not None and status in ("undelivered", "failed"):
+            self.alert_failed(moved)
+        return moved
 
     def alert_failed(self, message_id: int) -> None:
         """A message that finally failed: a line in the request's history and an SMS to the dispatcher on duty

@@ -17,7 +17,8 @@ class SmsSettings:
     backoff_max_seconds: float = 600.0
     timeout_seconds: float = 10.0  # one provider call
     lease_seconds: float = 60.0  # a queued message whose job has not run by then is enqueued again (Redis lost it)
-    link_ttl_hours: int = 72
+    link_ttl_hours: int = 72  # the technician's link
+    resident_link_ttl_hours: int = 720  # the resident's link: he rates the work days later (at most 90 days)
     callback_url: str = ""  # the web app's base URL as the provider reaches it (DLR, status); empty: public_url
     # Kannel: smsbox's sendsms interface; the MO/DLR webhooks check the shared secret and the source address.
     kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"

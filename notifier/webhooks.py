@@ -103,7 +103,7 @@ def kannel_dlr():
         abort(400)
     status = KANNEL_DLR.get(kind)
     if status:
-        _notifier().outbox.receipt(status=status, message_id=message_id, error=args.get("answer") or None)
+        _notifier().receipt(status=status, message_id=message_id, error=args.get("answer") or None)
     return Response("", status=200, mimetype="text/plain")
 
 
@@ -138,6 +138,6 @@ def twilio_status():
     status = TWILIO_STATUS.get(request.form.get("MessageStatus", ""))
     if status:
         error = request.form.get("ErrorCode")
-        _notifier().outbox.receipt(status=status, provider="twilio", provider_message_id=request.form.get("MessageSid"),
-                                   error=f"Twilio {error}" if error else None)
+        _notifier().receipt(status=status, provider="twilio", provider_message_id=request.form.get("MessageSid"),
+                            error=f"Twilio {error}" if error else None)
     return Response("", status=204)

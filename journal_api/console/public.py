@@ -12,6 +12,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from ..domain.errors import DomainError, Forbidden, NotFound
 from ..domain.events import Actor
+from ..domain.request import MAX_RESIDENT_MESSAGE, RESIDENT_NOTE
 from ..domain.status import allowed_targets
 from ..service.links import Grant
 from . import container, data, photos, ru_error
@@ -38,6 +39,16 @@ def _org_tz(org_id: int) -> str:
 
     with container().engine.connect() as conn:
         return conn.scalar(sa.select(t.organisations.c.timezone).where(t.organisations.c.id == org_id))
+
+
+def _opted_out(org_id: int, phone: str | None) -> bool:
+    """Whether the resident said СТОП (the notifier stores his messages as suppressed, sends none)."""
+    import sqlalchemy as sa
+
+    from ..storage.tables_messages import sms_opt_outs as o
+
+    with container().engine.connect() as conn:
+        return conn.scalar(sa.select(o.c.id).where(o.c.org_id == org_id, o.c.phone == phone)) is not None
 
 
 def _technician(grant: Grant) -> Actor:
@@ -105,16 +116,20 @@ def routes(bp) -> None:
     def tech_photo(token: str):
         grant = _grant(token, "technician")
         upload = request.files.get("photo")
+        limit = container().settings.max_upload_bytes
         try:
             if upload is None:
                 raise DomainError("Выберите фотографию.")
-            jpeg = photos.normalise(upload.read(container().settings.max_upload_bytes + 1))
+            raw = upload.read(limit + 1)
+            if len(raw) > limit:  # read no further: a cut-short file is not "unreadable", it is too large
+                raise DomainError(f"Фотография больше {_megabytes(limit)} МБ: уменьшите её или снимите заново.")
+            jpeg = photos.normalise(raw)
             container().requests.attach(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
                                         kind="photo", filename=_jpeg_name(upload.filename),
                                         content_type="image/jpeg", stream=io.BytesIO(jpeg))
         except DomainError as exc:
             flash(ru_error(exc), "error")
-        except ValueError as exc:  # recordings.store.UploadError: too large, empty
+        except ValueError:  # recordings.store.UploadError: too large, empty
             flash("Фотография не принята: файл слишком большой или пустой.", "error")
         else:
             flash("Фотография загружена.", "ok")
@@ -125,14 +140,13 @@ def routes(bp) -> None:
         grant = _grant(token, "technician")
         text = request.form.get("text", "").strip()
         try:
-            # A comment in the history: the resident's page shows the technician's messages, and the notifier
-            # (issue 6) may text it on the event "request.commented".
-            container().requests.comment(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
-                                         "Сообщение жителю: " + text if text else "")
+            r = container().requests.message_resident(grant.org_id, grant.request_number, _technician(grant),
+                                                      CHANNEL, text)
         except DomainError as exc:
-            flash(ru_error(exc) if text else "Напишите сообщение.", "error")
+            flash(_message_error(exc, text), "error")
         else:
-            flash("Сообщение отправлено.", "ok")
+            flash("Житель отказался от СМС (СТОП): сообщение сохранено в истории заявки, но не отправлено."
+                  if _opted_out(grant.org_id, r.caller_phone) else "Сообщение отправлено жителю по СМС.", "ok")
         return redirect(url_for("console.tech_page", token=token))
 
     @bp.route("/t/<token>/photos/<int:attachment_id>")
@@ -146,7 +160,7 @@ def routes(bp) -> None:
         c, actor = container(), _resident()
         r = c.requests.get(grant.org_id, grant.request_number, actor)
         history = c.requests.history(grant.org_id, r.number, actor)
-        notes = [h for h in history if h.kind == "comment" and (h.new_value or "").startswith("Сообщение жителю: ")]
+        notes = [h for h in history if h.kind == "comment" and (h.new_value or "").startswith(RESIDENT_NOTE)]
         return render_template(
             "resident.html", r=r, token=token, address=data.address(r.building), now=c.clock(),
             rating=c.requests.rating(grant.org_id, r.number, actor), notes=notes,
@@ -185,6 +199,20 @@ def _photo(grant: Grant, attachment_id: int, actor: Actor):
     if r.id != grant.request_id or att.kind != "photo":  # the link opens its one request only
         abort(404)
     return _send_attachment(att)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:g}"
+
+
+def _message_error(exc: DomainError, text: str) -> str:
+    if not text:
+        return "Напишите сообщение."
+    if getattr(exc, "field", None) == "caller_phone":
+        return "У заявки нет телефона жителя: сообщение не отправлено. Позвоните диспетчеру."
+    if len(text) > MAX_RESIDENT_MESSAGE:
+        return f"Сообщение длиннее {MAX_RESIDENT_MESSAGE} знаков: сократите его."
+    return ru_error(exc)
 
 
 def _jpeg_name(name: str | None) -> str:

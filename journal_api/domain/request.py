@@ -16,6 +16,8 @@ from .worktypes import CHANNELS, HISTORY_CHANNELS, URGENCIES, check_choice
 
 MAX_DESCRIPTION = 4000
 ATTACHMENT_KINDS = ("recording", "photo", "document")
+MAX_RESIDENT_MESSAGE = 200  # a message to the resident goes by SMS: at most 5 segments with the link
+RESIDENT_NOTE = "Сообщение жителю: "  # how the history marks it (the resident's page lists these lines)
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,15 @@ class Request:
         text = _clean(text, "text", 4000, required=True)
         self._log(actor, channel, now, "comment", None, None, text)
         self._event("request.commented", actor_role=actor.role)
+
+    def message_resident(self, text: str, actor: Actor, channel: str, now: datetime) -> None:
+        """A message to the resident (from the technician's page): a line of the history, which the resident's page
+        shows, and the event "request.resident_messaged", which the notifier texts to the resident's phone."""
+        text = _clean(text, "text", MAX_RESIDENT_MESSAGE, required=True)
+        if not self.caller_phone:
+            raise ValidationError("The request has no resident's phone to send a message to.", field="caller_phone")
+        self._log(actor, channel, now, "comment", None, None, RESIDENT_NOTE + text)
+        self._event("request.resident_messaged", text=text, actor_role=actor.role)
 
     def attached(self, attachment: "Attachment", actor: Actor, channel: str, now: datetime) -> None:
         if attachment.org_id != self.org_id:

@@ -203,6 +203,15 @@ class RequestService:
             uow.commit()
             return request
 
+    def message_resident(self, org_id: int, number: int, actor: Actor, channel: str, text: str) -> Request:
+        """A message to the resident: in the history, and texted to him after commit (the notifier's part)."""
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            request.message_resident(text, actor, channel, uow.clock())
+            uow.track(request)
+            uow.commit()
+            return request
+
     def attach(self, org_id: int, number: int, actor: Actor, channel: str, *, kind: str, filename: str,
                content_type: str, stream: BinaryIO, expected_sha256: str | None = None) -> Attachment:
         with self.uow() as uow:

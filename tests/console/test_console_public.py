@@ -96,10 +96,68 @@ def test_a_file_that_is_not_a_picture_is_refused_whatever_its_name(client, conta
 
 def test_the_technicians_message_reaches_the_residents_page(client, container, org, technician, make_request):
     r, path = _assigned(container, org, technician, make_request)
-    client.post(path + "/message", data={"csrf_token": _csrf(client, path), "text": "Буду через час <b>"})
+    page = client.post(path + "/message", data={"csrf_token": _csrf(client, path), "text": "Буду через час <b>"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Сообщение отправлено жителю по СМС." in page
     resident = container.links.issue(org.id, r.id, audience="resident", ttl=timedelta(days=1))
     page = client.get(resident).get_data(as_text=True)
     assert "Буду через час &lt;b&gt;" in page
+
+
+def _events(container, name):
+    import sqlalchemy as sa
+
+    from journal_api.storage import tables as t
+
+    with container.engine.connect() as conn:
+        return [row.payload for row in conn.execute(sa.select(t.outbox).where(t.outbox.c.name == name))]
+
+
+def test_the_technicians_message_is_an_event_the_notifier_texts_to_the_resident(client, container, org,
+                                                                                technician, make_request):
+    r, path = _assigned(container, org, technician, make_request)
+    client.post(path + "/message", data={"csrf_token": _csrf(client, path), "text": "Откройте подвал к 10:00"})
+    assert [p["text"] for p in _events(container, "request.resident_messaged")] == ["Откройте подвал к 10:00"]
+
+
+def test_a_message_to_a_request_without_a_residents_phone_says_so_and_sends_nothing(client, container, org,
+                                                                                   technician, make_request):
+    r, path = _assigned(container, org, technician, make_request, caller_phone=None)
+    page = client.post(path + "/message", data={"csrf_token": _csrf(client, path), "text": "Буду в 10"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "У заявки нет телефона жителя" in page and "отправлено жителю" not in page
+    assert _events(container, "request.resident_messaged") == []
+    assert [h for h in container.requests.history(org.id, r.number, SYSTEM) if h.kind == "comment"] == []
+
+
+def test_a_message_to_a_resident_who_said_stop_is_kept_in_the_history_and_the_page_says_it_is_not_sent(
+        client, container, org, technician, make_request):
+    import sqlalchemy as sa
+
+    from journal_api.storage import tables as t
+    from journal_api.storage.tables_messages import sms_opt_outs
+
+    r, path = _assigned(container, org, technician, make_request)
+    with container.engine.begin() as conn:
+        conn.execute(sa.insert(sms_opt_outs).values(org_id=org.id, phone=r.caller_phone, created_at=t.utcnow()))
+    page = client.post(path + "/message", data={"csrf_token": _csrf(client, path), "text": "Буду в 10"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Житель отказался от СМС (СТОП)" in page
+    assert [h.new_value for h in container.requests.history(org.id, r.number, SYSTEM) if h.kind == "comment"] == \
+        ["Сообщение жителю: Буду в 10"]
+
+
+def test_an_oversized_photo_is_refused_with_its_size_not_as_unreadable(client, container, org, technician,
+                                                                      make_request):
+    import dataclasses
+
+    r, path = _assigned(container, org, technician, make_request)
+    container.settings = dataclasses.replace(container.settings, max_upload_bytes=len(_jpeg_rotated()) - 10)
+    page = client.post(path + "/photo", data={"csrf_token": _csrf(client, path),
+                                              "photo": (io.BytesIO(_jpeg_rotated()), "photo.jpg")},
+                       content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    assert "Фотография больше" in page and "не удалось прочитать" not in page
+    assert container.requests.attachments(org.id, r.number, SYSTEM) == []
 
 
 def test_a_link_opens_its_own_request_only(client, container, org, technician, make_request):

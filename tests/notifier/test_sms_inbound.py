@@ -120,6 +120,51 @@ def test_a_resident_rates_a_closed_request(container, org, inbound, assigned, te
     assert sms(inbound, RESIDENT_PHONE, "4").outcome == "refused"  # rated already: nothing to rate
 
 
+def _closed(container, org, assigned, technician):
+    from journal_api.domain.events import Actor
+
+    tech = Actor(kind="staff", role="technician", id=technician.id, name="И")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
+    container.requests.transition(org.id, assigned.number, tech, "sms", "done", report="ok")
+    container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "closed")
+
+
+@pytest.mark.parametrize("body", ["6", "0", "оценка 7", "10 спасибо"])
+def test_a_residents_score_out_of_range_gets_told_how_to_rate_and_changes_nothing(container, org, inbound,
+                                                                                  assigned, technician, body):
+    _closed(container, org, assigned, technician)
+    before = len(container.requests.history(org.id, assigned.number, DISPATCHER))
+    out = sms(inbound, RESIDENT_PHONE, body)
+    reply = _reply(container, out)
+    assert out.outcome == "refused" and reply.template == "reply_rating_invalid"
+    assert reply.body.startswith("Оценка — цифра от 1 до 5")
+    assert container.requests.rating(org.id, assigned.number, DISPATCHER) is None
+    assert len(container.requests.history(org.id, assigned.number, DISPATCHER)) == before
+    with container.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.requests)).scalar() == 1  # no new request
+        row = conn.execute(sa.select(inbound_messages).where(inbound_messages.c.id == out.inbound_id)).one()
+    assert (row.body, row.outcome) == (body, "refused")  # journaled
+
+
+def test_a_score_out_of_range_with_an_open_request_is_not_a_comment(container, org, inbound, assigned):
+    out = sms(inbound, RESIDENT_PHONE, "6")
+    assert _reply(container, out).template == "reply_rating_invalid"
+    assert [e for e in container.requests.history(org.id, assigned.number, DISPATCHER) if e.kind == "comment"] == []
+
+
+def test_five_with_thanks_rates_a_closed_unrated_request_five(container, org, inbound, assigned, technician):
+    _closed(container, org, assigned, technician)
+    out = sms(inbound, RESIDENT_PHONE, "5 спасибо")
+    assert out.outcome == "applied" and _reply(container, out).template == "reply_rating_thanks"
+    assert container.requests.rating(org.id, assigned.number, DISPATCHER).score == 5
+
+
+def test_glued_and_punctuated_commands_from_a_technician_change_the_request(container, org, inbound, assigned):
+    assert sms(inbound, TECH_PHONE, f"№{assigned.number}принято").outcome == "applied"
+    assert sms(inbound, TECH_PHONE, f"{assigned.number}-готово").outcome == "applied"
+    assert _status(container, org, assigned.number) == "done"
+
+
 def test_free_text_from_a_known_resident_without_an_open_request_registers_one(container, org, inbound,
                                                                                assigned, technician):
     container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="дубль")

@@ -84,6 +84,81 @@ def test_the_resident_hears_of_registration_acceptance_postponement_and_the_rati
                      "resident_rating_request"]
     done = all_messages(container, template="resident_done")[0]
     assert "заменил кран" in done.body
+    for sms in all_messages(container, audience="resident"):  # each carries a live link to the resident's page
+        assert "/r/" in sms.body and sms.segments <= 2, sms.body
+        grant = container.links.verify(sms.body.rsplit("/r/", 1)[1], "resident")
+        assert (grant.request_id, grant.audience, grant.subject_id) == (assigned.id, "resident", None)
+
+
+def _links(container, audience):
+    from journal_api.storage.tables_console import console_links
+
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(console_links)
+                            .where(console_links.c.audience == audience)).scalar()
+
+
+def test_an_event_handled_again_issues_no_second_resident_link(container, notifier, assigned):
+    with container.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.outbox).order_by(t.outbox.c.id)).all()
+    for row in rows + rows:
+        notifier.handle(row)
+    assert _links(container, "resident") == 1 and _links(container, "technician") == 1
+
+
+def test_the_technicians_message_goes_to_the_resident_by_sms_with_his_link(container, org, notifier, assigned,
+                                                                            technician):
+    from journal_api.domain.events import Actor
+
+    pump(container, notifier)
+    tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+    container.requests.message_resident(org.id, assigned.number, tech, "web", "Буду завтра в 10:00, откройте подвал")
+    assert pump(container, notifier) == ["sent"]
+    sms = all_messages(container, template="resident_message")
+    assert len(sms) == 1 and sms[0].recipient == RESIDENT_PHONE and sms[0].status == "sent"
+    assert sms[0].body.startswith(f"Мастер по заявке №{assigned.number}: Буду завтра в 10:00, откройте подвал")
+    assert container.links.verify(sms[0].body.rsplit("/r/", 1)[1], "resident").request_id == assigned.id
+    notes = [e.new_value for e in container.requests.history(org.id, assigned.number, DISPATCHER)
+             if e.kind == "comment"]
+    assert notes == ["Сообщение жителю: Буду завтра в 10:00, откройте подвал"]
+
+
+def test_the_technicians_longest_message_is_sent_whole(container, org, notifier, assigned, technician):
+    from journal_api.domain.events import Actor
+    from journal_api.domain.request import MAX_RESIDENT_MESSAGE
+
+    text = ("Приду завтра утром, перекрою стояк. " * 20)[:MAX_RESIDENT_MESSAGE].strip()
+    tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+    container.requests.message_resident(org.id, assigned.number, tech, "web", text)
+    pump(container, notifier)
+    sms = all_messages(container, template="resident_message")[0]
+    assert text in sms.body and "…" not in sms.body
+
+
+def test_the_technicians_message_to_a_resident_who_said_stop_is_not_sent(container, org, notifier, assigned,
+                                                                          technician):
+    from journal_api.domain.events import Actor
+    from journal_api.storage.tables_messages import sms_opt_outs
+
+    with container.engine.begin() as conn:
+        conn.execute(sa.insert(sms_opt_outs).values(org_id=org.id, phone=RESIDENT_PHONE, created_at=t.utcnow()))
+    tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+    container.requests.message_resident(org.id, assigned.number, tech, "web", "Буду в 10")
+    pump(container, notifier)
+    assert [m.status for m in all_messages(container, template="resident_message")] == ["suppressed"]
+
+
+def test_a_message_to_a_request_without_a_residents_phone_is_refused(container, org, make_request, technician):
+    import pytest
+
+    from journal_api.domain.errors import ValidationError
+    from journal_api.domain.events import Actor
+
+    request = make_request(caller_phone=None)
+    tech = Actor(kind="staff", role="dispatcher", name="Д")
+    with pytest.raises(ValidationError) as raised:
+        container.requests.message_resident(org.id, request.number, tech, "web", "Буду в 10")
+    assert raised.value.field == "caller_phone"
 
 
 def test_an_event_handled_twice_makes_its_messages_once(container, notifier, assigned):

@@ -87,6 +87,20 @@ def test_a_signed_status_callback_moves_the_message_forward(container, assigned,
     assert notifier.outbox.get(sms.id).status == "delivered"
 
 
+@pytest.mark.parametrize("final", ["failed", "undelivered"])
+def test_a_failed_status_callback_alerts_the_dispatcher_on_duty_once(container, org, assigned, dispatcher, twilio,
+                                                                     twilio_world, final):
+    notifier, _web = twilio_world
+    pump(container, notifier)
+    sms = all_messages(container, audience="technician")[0]
+    sent = next(m for m in twilio.messages if m["to"] == TECH)
+    assert twilio.status_callback(sent, final).status_code == 204
+    assert twilio.status_callback(sent, final).status_code == 204  # Twilio retries a callback
+    assert notifier.outbox.get(sms.id).status == "undelivered"
+    alerts = all_messages(container, template="alert_sms_failed")
+    assert len(alerts) == 1 and alerts[0].audience == "dispatcher"
+
+
 def test_a_forged_status_callback_gets_403_and_changes_nothing(container, assigned, twilio, twilio_world):
     import requests
 

@@ -82,6 +82,31 @@ def test_a_dlr_needs_the_secret_and_moves_the_message_forward(client, container,
     assert hooks.outbox.get(mid).status == "delivered"
 
 
+@pytest.mark.parametrize("dlr", [2, 16])
+def test_an_undelivered_dlr_alerts_the_dispatcher_on_duty_once(client, container, org, hooks, assigned, dispatcher,
+                                                               dlr):
+    pump(container, hooks)
+    mid = all_messages(container, audience="technician")[0].id
+    for kind in (dlr, dlr, 16, 2, 1):  # repeated, a second failure kind, a late "delivered": one alert
+        assert client.get("/sms/kannel/dlr", query_string={"secret": "s3cret", "id": mid, "type": kind,
+                                                           "answer": "NACK/0x0000000b/Invalid Destination"}) \
+            .status_code == 200
+    row = hooks.outbox.get(mid)
+    assert row.status == "undelivered" and "Invalid Destination" in row.last_error  # forward only
+    alerts = all_messages(container, template="alert_sms_failed")
+    assert [(a.recipient, a.request_id) for a in alerts] == [("+79031112233", assigned.id)]
+    notes = [e for e in container.requests.history(org.id, assigned.number, DISPATCHER)
+             if e.kind == "comment" and "не доставлено" in (e.new_value or "")]
+    assert len(notes) == 1
+
+
+def test_a_delivered_dlr_alerts_nobody(client, container, hooks, assigned, dispatcher):
+    pump(container, hooks)
+    mid = all_messages(container, audience="technician")[0].id
+    client.get("/sms/kannel/dlr", query_string={"secret": "s3cret", "id": mid, "type": 1})
+    assert all_messages(container, template="alert_sms_failed") == []
+
+
 def test_the_rate_of_a_provider_is_kept_across_senders(redis_conn, queue_name):
     import time
     from collections import Counter
