@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -14,7 +16,10 @@ class Settings:
     data_dir: str = "./var"
     blob_dir: str = ""  # empty: data_dir/blobs
     queue_name: str = "hotline"
-    secret_key: str = "dev-only-change-me"
+    # Signs the console's session cookies (and derives the staff's SIP passwords). Empty: a random key generated on
+    # first use and kept in data_dir/secret_key, shared by the processes of one data dir (`hotline up`, `make run`).
+    # Set it explicitly when several machines serve the app. In production a known or short key refuses to start.
+    secret_key: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     sip_port: int = 5060
@@ -39,6 +44,53 @@ class Settings:
     @property
     def effective_blob_dir(self) -> Path:
         return Path(self.blob_dir) if self.blob_dir else Path(self.data_dir) / "blobs"
+
+    @property
+    def effective_secret_key(self) -> str:
+        """``secret_key``, else the key kept in the data dir (created once, readable by its owner only)."""
+        if self.secret_key:
+            return self.secret_key
+        return kept_secret(Path(self.data_dir))
+
+
+WEAK_SECRETS = frozenset({"dev-only-change-me", "change-me", "changeme", "secret", "dev", "test"})
+MIN_SECRET_LEN = 16
+SECRET_FILE = "secret_key"
+
+
+def kept_secret(data_dir: Path) -> str:
+    """The data dir's random key: read it, or create it exclusively (two processes starting at once agree)."""
+    path = data_dir / SECRET_FILE
+    try:
+        text = path.read_text("ascii").strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it first: use its key
+        for _ in range(50):
+            text = path.read_text("ascii").strip()
+            if text:
+                return text
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty; delete it or set secret_key") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def check_secret(settings: Settings) -> None:
+    """Refuse a production start whose sessions could be forged: a known or short explicit ``secret_key``."""
+    key = settings.secret_key
+    if settings.env == "production" and key and (key.strip().lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LEN):
+        raise RuntimeError(
+            f"secret_key is a known or short value (fewer than {MIN_SECRET_LEN} characters): anyone could forge a "
+            "console session. Set HOTLINE_SECRET_KEY (e.g. `python -c 'import secrets; print(secrets.token_urlsafe"
+            "(48))'`), or leave it empty to use a random key kept in the data dir.")
 
 
 def _coerce(kind, value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from ..catalogue import label
 from ..domain.errors import DomainError
 
 CSRF_FIELD = "csrf_token"
+SHIFT = timedelta(hours=12)  # a console session's life from the sign-in: a dispatcher's shift
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
        "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -137,10 +138,20 @@ def create_blueprint() -> Blueprint:
 
 
 def register(app: Flask) -> None:
-    """Called by the app factory: the console's pages, its error pages and its session cookie."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_NAME", "hotline_session")
+    """Called by the app factory: the console's pages, its error pages and its session cookie. A production app
+    with a known or short secret key does not start (:func:`journal_api.config.check_secret`); an empty one is the
+    random key kept in the data dir. The cookie is Secure when the public address is https, and a session lasts
+    one shift (``SHIFT``) from the sign-in."""
+    from ..config import check_secret
+
+    settings = app.extensions["hotline"].settings
+    check_secret(settings)
+    app.config["SECRET_KEY"] = settings.effective_secret_key
+    # Assigned, not setdefault: Flask's own defaults (name "session", SameSite unset) would win over setdefault.
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_NAME="hotline_session")
+    app.config["SESSION_COOKIE_SECURE"] = settings.effective_public_url.startswith("https://")
+    app.config["PERMANENT_SESSION_LIFETIME"] = SHIFT
     app.register_blueprint(create_blueprint())
 
     from werkzeug.exceptions import HTTPException

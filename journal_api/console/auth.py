@@ -1,6 +1,7 @@
 """Sign-in and sign-out; ``signed_in(*roles)`` guards every console page (organisation and role)."""
 from __future__ import annotations
 
+import time
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -8,7 +9,7 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 
 from ..domain.errors import DomainError
 from ..service.console_auth import ConsoleAuth
-from . import container, ru_error
+from . import SHIFT, container, ru_error
 
 STAFF = ("dispatcher", "manager", "admin")
 # Managers' and admins' only: the analytics (the head of the УК/АДС watches them; they rank the executors) and the
@@ -27,8 +28,10 @@ def auth_service() -> ConsoleAuth:
 
 def current_user():
     if "user" not in g:
-        uid, epoch = session.get("uid"), session.get("epoch")
-        g.user = auth_service().load(uid, epoch) if isinstance(uid, int) and isinstance(epoch, int) else None
+        uid, epoch, since = session.get("uid"), session.get("epoch"), session.get("since")
+        fresh = isinstance(since, int) and 0 <= time.time() - since < SHIFT.total_seconds()
+        ok = isinstance(uid, int) and isinstance(epoch, int) and fresh
+        g.user = auth_service().load(uid, epoch) if ok else None
     return g.user
 
 
@@ -81,8 +84,8 @@ def routes(bp) -> None:
             else:
                 csrf = session.get("csrf")
                 session.clear()  # a fresh session: nothing from before the sign-in survives it
-                session.update(uid=user.id, epoch=user.epoch, csrf=csrf)
-                session.permanent = False
+                session.update(uid=user.id, epoch=user.epoch, csrf=csrf, since=int(time.time()))
+                session.permanent = True  # the cookie expires with the shift (SHIFT), not only with the browser
                 return redirect(_safe_next(request.form.get("next")))
         return render_template("login.html", error=error, next=request.values.get("next", ""),
                                org=request.form.get("org") or _default_org(),
