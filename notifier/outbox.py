@@ -90,12 +90,16 @@ class Outbox:
 
     # -- sending -------------------------------------------------------------------------------------------------
     def claim(self, message_id: int):
-        """queued -> sending, once. Returns the row, or None when someone else has it or it is done."""
+        """queued -> sending, once. Returns the row, or None when someone else has it, it is done, or it waits for
+        its retry time: a queued row that keeps the ``claimed_at`` of its failed attempt is not claimed before its
+        ``next_attempt_at`` (a stray second job must not retry at once); :meth:`due` clears that mark when the time
+        has come."""
         now = self.clock()
         request_status = sa.select(t.requests.c.status).where(t.requests.c.id == M.request_id) \
             .scalar_subquery().label("request_status")
+        retry_due = sa.or_(M.claimed_at.is_(None), M.next_attempt_at.is_(None), M.next_attempt_at <= now)
         with self.engine.begin() as conn:
-            row = conn.execute(sa.update(messages).where(M.id == message_id, M.status == "queued")
+            row = conn.execute(sa.update(messages).where(M.id == message_id, M.status == "queued", retry_due)
                                .values(status="sending", claimed_at=now, attempts=M.attempts + 1)
                                .returning(M.id, M.org_id, M.request_id, M.recipient, M.body, M.encoding,
                                           M.provider, M.attempts, M.audience, M.template, request_status)).first()
@@ -149,6 +153,8 @@ class Outbox:
         return "sent"
 
     def _requeue(self, message_id: int, error: str, delay: float) -> None:
+        """Back to queued until ``delay`` has passed; ``claimed_at`` (the failed attempt's) stays as the mark that
+        the row waits for its retry time."""
         with self.engine.begin() as conn:
             conn.execute(sa.update(messages).where(M.id == message_id, M.status == "sending")
                          .values(status="queued", last_error=error[:2000],
@@ -173,7 +179,7 @@ class Outbox:
             ids = list(conn.execute(query).scalars())
             if ids:
                 conn.execute(sa.update(messages).where(M.id.in_(ids), M.status == "queued")
-                             .values(next_attempt_at=now + self.lease))
+                             .values(next_attempt_at=now + self.lease, claimed_at=None))  # its retry time has come
         return ids
 
     def reap(self) -> list[int]:

@@ -179,6 +179,17 @@ def test_a_message_is_sent_once_however_often_its_job_runs(container, notifier, 
     assert {m.attempts for m in all_messages(container)} == {1}
 
 
+def _when_due(notifier, message_id, timeout=5.0):
+    """Send the message as the scheduler's re-enqueued job would: once Outbox.due hands it out."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while message_id not in notifier.outbox.due():
+        assert time.monotonic() < deadline, f"message {message_id} never fell due"
+        time.sleep(0.01)
+    return notifier.send(message_id)
+
+
 def test_transient_errors_are_retried_with_backoff_then_sent(container, notifier, assigned):
     provider = Recording([TransientError("Kannel 503", "503"), TransientError("timeout", "timeout")])
     _use(notifier, provider)
@@ -187,10 +198,38 @@ def test_transient_errors_are_retried_with_backoff_then_sent(container, notifier
     assert notifier.send(first) == "retry"
     row = notifier.outbox.get(first)
     assert row.status == "queued" and row.next_attempt_at > row.created_at and "503" in row.last_error
-    assert notifier.send(first) == "retry"
-    assert notifier.send(first) == "sent"
+    assert _when_due(notifier, first) == "retry"
+    assert _when_due(notifier, first) == "sent"
     row = notifier.outbox.get(first)
     assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+def test_a_stray_second_job_does_not_retry_before_the_retry_time(container, notifier, assigned):
+    import dataclasses
+    from datetime import timedelta
+
+    notifier.base = dataclasses.replace(notifier.base, backoff_seconds=30, backoff_max_seconds=60)
+    provider = Recording([TransientError("Kannel 503", "503")])
+    _use(notifier, provider)
+    pump(container, notifier, send=False)
+    first = all_messages(container, audience="resident")[0].id
+    assert notifier.send(first) == "retry"
+    assert notifier.send(first) == "not queued"  # a duplicate job right after the failure: no retry at once
+    assert notifier.outbox.due() == [] and notifier.outbox.get(first).attempts == 1 and provider.sent == []
+    later = container.clock() + timedelta(seconds=61)
+    notifier.outbox.clock = lambda: later  # the retry time has come: the scheduler re-enqueues it
+    assert first in notifier.outbox.due()
+    assert first not in notifier.outbox.due()  # handed out once per lease
+    assert notifier.send(first) == "sent" and len(provider.sent) == 1
+    assert notifier.outbox.get(first).attempts == 2
+
+
+def test_a_fresh_message_is_claimed_at_once_and_a_released_one_again(container, notifier, assigned):
+    pump(container, notifier, send=False)
+    first = all_messages(container, audience="resident")[0].id
+    assert notifier.outbox.claim(first) is not None
+    notifier.outbox.release(first)  # nothing reached the provider
+    assert notifier.send(first) == "sent"
 
 
 def test_a_permanent_error_is_not_retried_and_the_dispatcher_on_duty_is_alerted(container, org, notifier,
@@ -215,7 +254,8 @@ def test_the_last_transient_failure_fails_the_message_and_alerts(container, noti
     _use(notifier, provider)
     pump(container, notifier, send=False)
     first = all_messages(container, audience="resident")[0].id
-    assert [notifier.send(first) for _ in range(3)] == ["retry", "retry", "failed"]
+    assert [notifier.send(first), _when_due(notifier, first), _when_due(notifier, first)] == \
+        ["retry", "retry", "failed"]
     assert notifier.outbox.get(first).status == "failed"
     assert len(all_messages(container, template="alert_sms_failed")) == 1
 
