@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Protocol
 
@@ -61,6 +61,9 @@ def find_extractor() -> Extractor | None:
 
 
 CONFIDENT = 0.5  # an extracted place field below this confidence is left for the dispatcher
+# inbound_messages.outcome while a message is handled, and after its handling failed (a retry handles it again)
+PROCESSING, FAILED = "received", "failed"
+RECLAIM_AFTER = timedelta(minutes=2)  # a message "received" this long ago: its process died, a retry takes it
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,19 @@ class InboundService:
                 org_id=who.org_id, provider=provider, provider_message_id=provider_message_id[:80],
                 sender=(who.phone or sender)[:32], recipient=(recipient or "")[:32] or None, body=body[:2000],
                 received_at=now, sender_kind=who.kind, sender_id=who.staff_id, command=command.kind,
-                outcome="received"))
+                outcome=PROCESSING)) or _reclaim(conn, provider, provider_message_id[:80], now)
         if inbound_id is None:
             return Outcome(None, "duplicate", command.kind)
+        try:
+            return self._handle(inbound_id, who, command, body, now)
+        except BaseException:
+            # Not handled: the provider's retry of this message (or a later one) handles it, it is no replay.
+            with self.c.engine.begin() as conn:
+                conn.execute(sa.update(inbound_messages).where(I.id == inbound_id, I.outcome == PROCESSING)
+                             .values(outcome=FAILED))
+            raise
+
+    def _handle(self, inbound_id: int, who: Sender, command: Command, body: str, now: datetime) -> Outcome:
         outcome, template, fields, request_id = self.apply(who, command, body, now)
         reply_ids: tuple[int, ...] = ()
         with self.c.engine.connect() as conn:
@@ -280,6 +293,17 @@ class InboundService:
         audience = who.role if who.kind == "staff" else "resident"
         return NewMessage(who.org_id, request_id, who.phone, audience, who.staff_id, rendered,
                           for_org(self.n.base, org_settings).provider, key)
+
+
+def _reclaim(conn, provider: str, provider_message_id: str, now: datetime) -> int | None:
+    """A message stored before but never handled (its handling failed, or its process died mid-way): the provider's
+    retry takes it over. A message handled, or being handled right now, is a replay: None."""
+    stale = now - RECLAIM_AFTER
+    return conn.execute(
+        sa.update(inbound_messages)
+        .where(I.provider == provider, I.provider_message_id == provider_message_id,
+               sa.or_(I.outcome == FAILED, sa.and_(I.outcome == PROCESSING, I.received_at < stale)))
+        .values(outcome=PROCESSING, received_at=now).returning(I.id)).scalar()
 
 
 def _insert_once(conn, values: dict) -> int | None:

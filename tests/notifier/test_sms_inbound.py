@@ -120,6 +120,60 @@ def test_a_resident_rates_a_closed_request(container, org, inbound, assigned, te
     assert sms(inbound, RESIDENT_PHONE, "4").outcome == "refused"  # rated already: nothing to rate
 
 
+class CrashingOnce(InboundService):
+    """Fault injection: handling the first message fails the way a lost database connection would."""
+
+    def __init__(self, notifier):
+        super().__init__(notifier)
+        self.crashes = 1
+
+    def apply(self, *args):
+        if self.crashes:
+            self.crashes -= 1
+            raise ConnectionError("the database went away")
+        return super().apply(*args)
+
+
+def _inbound_row(container, provider_id):
+    with container.engine.connect() as conn:
+        return conn.execute(sa.select(inbound_messages)
+                            .where(inbound_messages.c.provider_message_id == provider_id)).one()
+
+
+def test_a_message_whose_handling_failed_is_handled_by_the_providers_retry(container, org, notifier, assigned):
+    crashing = CrashingOnce(notifier)
+    body = f"{assigned.number} принято"
+    with pytest.raises(ConnectionError):
+        crashing.receive(provider="kannel", provider_message_id="retry-1", sender=TECH_PHONE, body=body)
+    assert _inbound_row(container, "retry-1").outcome == "failed"
+    assert _status(container, org, assigned.number) == "assigned"
+    again = crashing.receive(provider="kannel", provider_message_id="retry-1", sender=TECH_PHONE, body=body)
+    assert again.outcome == "applied" and _status(container, org, assigned.number) == "accepted"
+    assert _inbound_row(container, "retry-1").outcome == "applied"
+    replay = crashing.receive(provider="kannel", provider_message_id="retry-1", sender=TECH_PHONE, body=body)
+    assert replay.outcome == "duplicate"  # handled now: a third delivery is a replay
+    with container.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbound_messages)).scalar() == 1
+
+
+def test_a_message_being_handled_is_a_duplicate_until_its_process_is_presumed_dead(container, org, inbound,
+                                                                                   assigned):
+    from datetime import timedelta
+
+    with container.engine.begin() as conn:  # another process stored it and is handling it right now
+        conn.execute(sa.insert(inbound_messages).values(
+            provider="kannel", provider_message_id="busy-1", sender=TECH_PHONE, body=f"{assigned.number} принято",
+            received_at=container.clock(), sender_kind="staff", outcome="received"))
+    out = inbound.receive(provider="kannel", provider_message_id="busy-1", sender=TECH_PHONE,
+                          body=f"{assigned.number} принято")
+    assert out.outcome == "duplicate" and _status(container, org, assigned.number) == "assigned"
+    with container.engine.begin() as conn:  # ... and died three minutes ago
+        conn.execute(sa.update(inbound_messages).values(received_at=container.clock() - timedelta(minutes=3)))
+    out = inbound.receive(provider="kannel", provider_message_id="busy-1", sender=TECH_PHONE,
+                          body=f"{assigned.number} принято")
+    assert out.outcome == "applied" and _status(container, org, assigned.number) == "accepted"
+
+
 def _closed(container, org, assigned, technician):
     from journal_api.domain.events import Actor
 
