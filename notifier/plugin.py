@@ -100,12 +100,12 @@ def periodic(container) -> list:
 
     def wake():
         if not built:
-            from journal_api.service.escalation import EscalationService
-
             from .runtime import get_notifier
-            from .scheduler import Scheduler
+            from .scheduler import BatchedEvents, CollectingPublisher, Scheduler, ladder_escalation
 
-            built.append(Scheduler(get_notifier(), EscalationService(container.uow)))
+            collected = CollectingPublisher()
+            built.append(Scheduler(get_notifier(), ladder_escalation(container, collected),
+                                   escalation_publisher=collected, events=BatchedEvents(container)))
         return built[0].tick()
 
     return [(WAKE_EVERY_SECONDS, wake)]

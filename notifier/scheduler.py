@@ -4,10 +4,9 @@ Issue 3 computes what is due when (the escalation ladder) and logs each action o
 request and key); `hotline cron` has the full tick run every minute. For reminders to leave within a second of their
 moment, every change of a request sets its row in ``sms_wakeups`` to "now"; :meth:`Scheduler.tick` (the notifier's
 periodic task, which `hotline cron` enqueues every 0.25 s and a worker runs) runs the ladder for the requests whose
-wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the tick), composes
-their messages at once (the same idempotent handler the event's own job runs later finds them made), and stores the
-request's next moment (``next_due_at``) or deletes the row when nothing is left (a closed request). The schedule
-lives in the database, so neither a Redis restart nor a worker or scheduler restart loses or repeats a reminder.
+wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the tick; their outbox
+jobs compose the messages on any worker), and stores the request's next moment (``next_due_at``) or deletes the row
+when nothing is left (a closed request). The schedule lives in the database, so neither a Redis restart nor a worker or scheduler restart loses or repeats a reminder.
 
 Exactly one scheduler (see journal_api/cron.py); two ticks at once are harmless: a wake-up row moves only if
 nobody moved it meanwhile, and the escalation log and the messages' dedupe keys keep every action to once.
@@ -24,7 +23,6 @@ from journal_api.domain.status import OPEN_STATUSES
 from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import sms_wakeups
 
-from .service import LADDER_EVENTS
 
 log = logging.getLogger(__name__)
 W, R, E = sms_wakeups.c, t.requests.c, t.request_events.c
@@ -56,9 +54,11 @@ class Wakeups:
 
 
 class Scheduler:
-    def __init__(self, notifier, escalation, *, batch: int = 1000):
+    def __init__(self, notifier, escalation, *, batch: int = 1000, escalation_publisher=None, events=None):
         self.n = notifier
-        self.escalation = escalation  # journal_api.service.escalation.EscalationService
+        self.escalation_publisher = escalation_publisher  # a CollectingPublisher, or None: the uow's own publishes
+        self.events = events  # BatchedEvents
+        self.escalation = escalation  # journal_api.service.escalation.EscalationService (see ladder_escalation)
         self.engine = notifier.c.engine
         self.clock = notifier.c.clock
         self.wakeups = Wakeups(self.engine, self.clock)
@@ -68,6 +68,7 @@ class Scheduler:
     def tick(self) -> dict:
         now = self.clock()
         woken = self.run_wakeups(now)
+        self.hand_over()
         retry = self.n.outbox.due()
         self.n.enqueuer.enqueue(retry)
         reaped = self.n.outbox.reap()
@@ -75,15 +76,12 @@ class Scheduler:
             self.n.alert_failed(message_id)
         return {"woken": woken, "enqueued": len(retry), "reaped": len(reaped)}
 
-    def compose(self, request_ids: list[int]) -> None:
-        """The messages of the ladder events just emitted, now rather than one queue hop later (their send jobs go
-        out at once). Idempotent: the event's own job finds them made (dedupe keys) and marks the event handled."""
-        o = t.outbox.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.outbox).where(o.request_id.in_(request_ids), o.handled_at.is_(None),
-                                                          o.name.in_(LADDER_EVENTS)).order_by(o.id)).all()
-        for row in rows:
-            self.n.handle(row)
+    def hand_over(self) -> None:
+        """Events collected by a CollectingPublisher (production wiring, see notifier.plugin) go to their jobs."""
+        collected = getattr(self.escalation_publisher, "ids", None)
+        if collected:
+            ids, collected[:] = list(collected), []
+            self.events.publish(ids)
 
     def run_wakeups(self, now: datetime) -> int:
         due = self.wakeups.due(now, self.batch)
@@ -98,13 +96,11 @@ class Scheduler:
         for row in rows.values():
             if row.status in _OPEN:
                 by_org.setdefault(row.org_id, []).append(row)
-        ladders, emitted = {}, 0
+        ladders = {}
         for org_id, org_rows in by_org.items():
             ladders[org_id] = self.escalation.effective(org_id)[0]
             # The journal's own per-organisation tick, for just these requests (issue 3 owns the ladder's logic).
-            emitted += self.escalation._tick_org(org_id, org_rows, now)
-        if emitted:
-            self.compose(ids)
+            self.escalation._tick_org(org_id, org_rows, now)
         moves, gone = [], []
         for w in due:
             row = rows.get(w.request_id)
@@ -122,6 +118,79 @@ class Scheduler:
             if gone:
                 conn.execute(sa.delete(sms_wakeups).where(*where), gone)
         return len(due)
+
+# -- the production wiring: the ladder's events handled in a few jobs, not one job each -------------------------------
+EVENTS_PER_JOB = 20
+
+
+class CollectingPublisher:
+    """The wake-up's unit of work publishes here instead of one rq job per event; :func:`ladder_escalation` hands
+    the ids over to :class:`BatchedEvents` once the tick is done."""
+
+    def __init__(self):
+        self.ids: list[int] = []
+
+    def publish(self, outbox_ids: list[int]) -> None:
+        self.ids.extend(outbox_ids)
+
+    def unqueued(self, outbox_ids: list[int]) -> list[int]:
+        return list(outbox_ids)
+
+
+class BatchedEvents:
+    """The reminders' and escalations' outbox events of one wake-up, as rq jobs of EVENTS_PER_JOB events each on the
+    scheduler's queue (read first by every worker), so their messages are composed on all workers at once and a
+    reminder costs one send job, not two jobs. An event whose batch job Redis lost stays unhandled and the outbox
+    relay publishes it again, alone, after its grace period."""
+
+    def __init__(self, container, per_job: int = EVENTS_PER_JOB):
+        from rq import Queue
+
+        from journal_api.cron import cron_queue_name
+
+        from .runtime import get_notifier
+
+        self.queue = Queue(cron_queue_name(container.settings.queue_name), connection=get_notifier().redis)
+        self.per_job = per_job
+
+    def publish(self, outbox_ids: list[int]) -> None:
+        with self.queue.connection.pipeline() as pipe:
+            for start in range(0, len(outbox_ids), self.per_job):
+                part = outbox_ids[start:start + self.per_job]
+                self.queue.enqueue_call(handle_events, args=(part,), pipeline=pipe, result_ttl=0,
+                                        failure_ttl=7 * 24 * 3600,
+                                        job_id=f"{self.queue.name}-events-{part[0]}-{part[-1]}")
+            pipe.execute()
+
+
+def ladder_escalation(container, publisher):
+    """The journal's EscalationService on units of work that publish to ``publisher`` (a CollectingPublisher)."""
+    from journal_api.service.escalation import EscalationService
+
+    def uow():
+        unit = container.uow()
+        unit.publisher = publisher
+        return unit
+
+    return EscalationService(uow)
+
+
+def handle_events(outbox_ids: list[int]) -> int:
+    """rq job: the journal's outbox handling of each event, in order (idempotent; an error propagates to rq after
+    the others were tried, and its event stays unhandled for the relay)."""
+    from journal_api.jobs import handle_outbox
+
+    errors = []
+    for oid in outbox_ids:
+        try:
+            handle_outbox(oid)
+        except Exception as exc:  # the next events still go out; rq records the failure below
+            errors.append((oid, exc))
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(outbox_ids)} event(s) failed: "
+                           f"{', '.join(f'{oid}: {exc!r}' for oid, exc in errors)}") from errors[0][1]
+    return len(outbox_ids)
+
 
 def _snapshot(row, status_since) -> RequestSnapshot:
     return RequestSnapshot(status=row.status, urgency=row.urgency, registered_at=row.registered_at,
