@@ -1,11 +1,17 @@
 """The live board: known incidents (proposed and open: issue 8 §3), calls waiting for a callback or a staff voice
 message, calls in progress and just finished (with their live transcript when there is one), new, unassigned and
 overdue requests. The page renders once, then Server-Sent Events push a fresh snapshot whenever it changes (checked
-every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by itself, so a web worker
-is never held for long. The dispatcher's decisions on incidents and callbacks: :mod:`.board_actions`."""
+every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by itself.
+
+A stream holds a web thread while it lasts, and a gunicorn process has only ``WEB_THREADS`` (4) of them: eight open
+boards would hold every thread of two processes and leave the technician's page and everyone else waiting. So a
+process serves at most ``MAX_STREAMS`` streams at once; a board beyond them gets one snapshot and ``retry: POLL_BUSY``
+(the browser's EventSource comes back by itself), i.e. it polls instead of streaming, and the other threads stay free
+for pages. The dispatcher's decisions on incidents and callbacks: :mod:`.board_actions`."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -20,6 +26,7 @@ from .auth import signed_in
 
 POLL = 2.0
 STREAM_FOR = 25.0
+POLL_BUSY_MS = 3000  # a board beyond MAX_STREAMS asks again after this long
 RECENT_CALLS = timedelta(minutes=15)
 LIMIT = 20
 OPEN = sorted(s.value for s in OPEN_STATUSES)
@@ -66,8 +73,16 @@ def snapshot(org_id: int) -> dict:
     }
 
 
+def max_streams() -> int:
+    """Streams a web process serves at once: half its threads (journal_api.serve.WEB_THREADS), at least one."""
+    from ..serve import WEB_THREADS
+
+    return max(1, WEB_THREADS // 2)
+
+
 def routes(bp) -> None:
     board_actions.routes(bp)
+    slots = threading.BoundedSemaphore(max_streams())  # per app, i.e. per web process
 
     @bp.route("/board")
     @signed_in()
@@ -80,9 +95,11 @@ def routes(bp) -> None:
     def board_stream():
         org_id = g.user.org_id
         once = request.args.get("once") == "1"
+        held = not once and slots.acquire(blocking=False)
+        retry = 2000 if once or held else POLL_BUSY_MS
 
         def events():
-            yield "retry: 2000\n\n"
+            yield f"retry: {retry}\n\n"
             last, started = None, time.monotonic()
             while True:
                 body = json.dumps(snapshot(org_id), ensure_ascii=False)
@@ -91,9 +108,12 @@ def routes(bp) -> None:
                     last = body
                 else:
                     yield ": keep-alive\n\n"
-                if once or time.monotonic() - started > STREAM_FOR:
+                if not held or time.monotonic() - started > STREAM_FOR:
                     return
                 time.sleep(POLL)
 
-        return Response(stream_with_context(events()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response = Response(stream_with_context(events()), mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        if held:
+            response.call_on_close(slots.release)  # the stream ended, or its browser went away
+        return response
