@@ -22,6 +22,22 @@ COLUMNS = ("Номер", "Дата и время", "Канал", "Адрес", "
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
+def cut_note(limit: int) -> str:
+    """The last row of an export that stopped at ``limit`` rows (the filter matched more)."""
+    return (f"Выгрузка остановлена на {limit:,} строках: фильтр нашёл больше. Сузьте период или фильтр и "
+            "выгрузите остаток отдельно.").replace(",", " ")
+
+
+def _capped(uow, org_id: int, cf, notes: list):
+    """The rows of the filter, at most EXPORT_MAX; appends the cut note to ``notes`` when there were more."""
+    limit = EXPORT_MAX
+    for i, r in enumerate(cm.iterate(uow, org_id, cf, max_rows=limit + 1)):
+        if i == limit:
+            notes.append(cut_note(limit))
+            return
+        yield r
+
+
 def _row(r) -> list:
     return [r.number, local(r.registered_at), label("channels", r.channel), data.address(r.building),
             r.apartment or "", r.caller_name or "", r.caller_phone or "", label("work_types", r.work_type),
@@ -73,12 +89,15 @@ def routes(bp) -> None:
             writer = csv.writer(out, delimiter=";")
             out.write("\ufeff")  # Excel opens a UTF-8 CSV with Cyrillic only with the BOM
             writer.writerow(COLUMNS)
-            for r in cm.iterate(uow, user.org_id, cf, max_rows=EXPORT_MAX):
+            notes: list[str] = []
+            for r in _capped(uow, user.org_id, cf, notes):
                 writer.writerow([_cell_text(v) for v in _row(r)])
                 if out.tell() > 64 * 1024:
                     yield out.getvalue()
                     out.seek(0)
                     out.truncate()
+            for note in notes:
+                writer.writerow([note])
             yield out.getvalue()
 
         return Response(stream_with_context(rows()), mimetype="text/csv",
@@ -95,7 +114,8 @@ def routes(bp) -> None:
         book = Workbook(write_only=True)
         sheet = book.create_sheet("Журнал")
         sheet.append(list(COLUMNS))
-        for r in cm.iterate(container().uow, user.org_id, cf, max_rows=EXPORT_MAX):
+        notes: list[str] = []
+        for r in _capped(container().uow, user.org_id, cf, notes):
             cells = []
             for value in _row(r):
                 cell = WriteOnlyCell(sheet, value=value if isinstance(value, int) else str(value))
@@ -103,6 +123,8 @@ def routes(bp) -> None:
                     cell.data_type = "s"  # never a formula, whatever the text starts with
                 cells.append(cell)
             sheet.append(cells)
+        for note in notes:
+            sheet.append([note])
         out = io.BytesIO()
         book.save(out)
         return Response(out.getvalue(),

@@ -88,3 +88,31 @@ def test_the_printable_journal_lists_the_period_in_the_paper_layout(console, con
     yesterday = today - timedelta(days=1)
     earlier = console.get(f"/journal/print?from={yesterday}&to={yesterday}").get_data(as_text=True)
     assert "Нет света в квартире" not in earlier and "За период заявок нет." in earlier
+
+
+def test_an_export_cut_at_its_limit_says_so_in_its_last_row(manager_console, make_request, monkeypatch):
+    from journal_api.console import journal
+
+    monkeypatch.setattr(journal, "EXPORT_MAX", 2)
+    for text in ("Первая", "Вторая", "Третья"):
+        make_request(description=text)
+    rows = list(csv.reader(io.StringIO(manager_console.get("/journal/export.csv").get_data(as_text=True)
+                                       .lstrip("\ufeff")), delimiter=";"))
+    assert len(rows) == 4 and rows[3] == ["Выгрузка остановлена на 2 строках: фильтр нашёл больше. Сузьте период "
+                                          "или фильтр и выгрузите остаток отдельно."]
+    sheet = load_workbook(io.BytesIO(manager_console.get("/journal/export.xlsx").data)).active
+    xrows = list(sheet.iter_rows(values_only=True))
+    assert len(xrows) == 4 and xrows[3][0].startswith("Выгрузка остановлена на 2 строках")
+
+
+def test_an_export_within_its_limit_has_no_note(manager_console, make_request, monkeypatch):
+    from journal_api.console import journal
+
+    monkeypatch.setattr(journal, "EXPORT_MAX", 2)
+    make_request(description="Первая")
+    make_request(description="Вторая")
+    rows = list(csv.reader(io.StringIO(manager_console.get("/journal/export.csv").get_data(as_text=True)
+                                       .lstrip("\ufeff")), delimiter=";"))
+    assert len(rows) == 3 and {rows[1][10], rows[2][10]} == {"Первая", "Вторая"}
+    assert "Выгрузка" not in manager_console.get("/journal/export.csv").get_data(as_text=True)
+    assert "не более 2 строк" in manager_console.get("/journal").get_data(as_text=True)
