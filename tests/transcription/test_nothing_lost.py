@@ -233,3 +233,18 @@ def test_the_sweeper_leaves_failed_transcripts_alone(container, org, tmp_path, q
     _age(container, tc.recordings, id=rec_id)
     assert sweep(container, dataclasses.replace(tsettings, pending_timeout_min=1)) == 0
     assert queues[0].count == 0 and container.transcripts.get(tid).status == "failed"
+
+
+def test_a_stream_failed_as_interrupted_by_an_earlier_version_is_transcribed_when_its_recording_is_stored(
+        container, org, tmp_path, queues):
+    call_id = _call(container, org.id)
+    tid = container.transcripts.open(org_id=org.id, kind="description", status="live", call_id=call_id)
+    with container.engine.begin() as conn:  # what the earlier version stored
+        conn.execute(sa.update(tt.transcripts).where(tt.transcripts.c.id == tid).values(
+            status="failed", error="не удалось распознать: запись оборвалась"))
+    rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
+                                              path=write_wav(tmp_path / "d.wav", silence(1.0)))
+    on_recording_stored(container, _stored_event(container, rec_id))
+    row = container.transcripts.get(tid)
+    assert (row.status, row.recording_id) == ("pending", rec_id) and queues[0].count == 1
+    assert row.error == "распознаётся заново по сохранённой записи (запись оборвалась)"
