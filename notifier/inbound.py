@@ -93,9 +93,10 @@ class InboundService:
 
     # -- entry -----------------------------------------------------------------------------------------------------
     def receive(self, *, provider: str, provider_message_id: str, sender: str, body: str,
-                recipient: str | None = None) -> Outcome:
+                recipient: str | None = None, org_id: int | None = None) -> Outcome:
+        """``org_id``: the organisation the webhook's own secret named (its staff and residents come first)."""
         now = self.c.clock()
-        who = self.identify(sender, recipient)
+        who = self.identify(sender, recipient, org_id)
         command = parse(body)
         with self.c.engine.begin() as conn:
             inbound_id = _insert_once(conn, dict(
@@ -130,23 +131,27 @@ class InboundService:
                                  reply_message_id=reply_ids[0] if reply_ids else None))
         return Outcome(inbound_id, outcome, command.kind, reply_ids)
 
-    def identify(self, raw: str, recipient: str | None) -> Sender:
+    def identify(self, raw: str, recipient: str | None, org_id: int | None = None) -> Sender:
         try:
             phone = normalize_phone(raw)
         except InvalidPhone:
-            return Sender("unknown", self._org_for(recipient), None)
+            return Sender("unknown", org_id or self._org_for(recipient), None)
         with self.c.engine.connect() as conn:
             staff = conn.execute(sa.select(_S.id, _S.org_id, _S.role, _S.full_name)
                                  .where(_S.phone == phone, _S.active.is_(True)).order_by(_S.id)).all()
+            if org_id is not None:
+                staff = [row for row in staff if row.org_id == org_id]
             if staff:
                 chosen = self._prefer(conn, staff, recipient)
                 return Sender("staff", chosen.org_id, phone, chosen.id, chosen.role, chosen.full_name)
             residents = conn.execute(sa.select(t.residents.c.org_id).where(t.residents.c.phone == phone)).all() \
                 or conn.execute(sa.select(_R.org_id).where(_R.caller_phone == phone)
                                 .order_by(_R.registered_at.desc()).limit(1)).all()
+            if org_id is not None:
+                residents = [row for row in residents if row.org_id == org_id]
             if residents:
                 return Sender("resident", self._prefer(conn, residents, recipient).org_id, phone)
-        return Sender("unknown", self._org_for(recipient), phone)
+        return Sender("unknown", org_id or self._org_for(recipient), phone)
 
     def _prefer(self, conn, rows, recipient):
         if len(rows) > 1 and recipient:

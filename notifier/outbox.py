@@ -194,7 +194,8 @@ class Outbox:
 
     # -- receipts ------------------------------------------------------------------------------------------------
     def receipt(self, *, status: str, message_id: int | None = None, provider: str | None = None,
-                provider_message_id: str | None = None, error: str | None = None) -> int | None:
+                provider_message_id: str | None = None, error: str | None = None,
+                org_id: int | None = None) -> int | None:
         """Move a message forward to ``status`` (sent | delivered | undelivered | failed); an older or equal status
         changes nothing. Returns the id of the message it moved (one UPDATE: only one of two racing receipts wins),
         None when nothing changed."""
@@ -208,6 +209,8 @@ class Outbox:
         if status == "sent":
             values["sent_at"] = sa.func.coalesce(M.sent_at, self.clock())
         where = [M.status.in_(lower)]
+        if org_id is not None:  # the receipt came with an organisation's own secret
+            where.append(M.org_id == org_id)
         if message_id is not None:
             where.append(M.id == message_id)
         else:

@@ -4,6 +4,7 @@ Built once per process (the worker hook, the web hook, or lazily by a job) aroun
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
@@ -102,6 +103,19 @@ class Notifier:
                 if account_sid and sms.twilio_account_sid == account_sid:
                     return sms
         return self.base
+
+    def kannel_secret_owner(self, secret: str) -> tuple[int | None, SmsSettings | None]:
+        """Whose Kannel webhook secret this is: the deployment's -> (None, base settings); an organisation's own ->
+        (its id, its settings); nobody's -> (None, None)."""
+        if self.base.kannel_secret and hmac.compare_digest(secret, self.base.kannel_secret):
+            return None, self.base
+        with self.c.engine.connect() as conn:
+            orgs = conn.execute(sa.select(t.organisations.c.id, t.organisations.c.settings)).all()
+        for org in orgs:
+            own = ((org.settings or {}).get("sms") or {}).get("kannel_secret")
+            if own and hmac.compare_digest(secret, str(own)):
+                return org.id, for_org(self.base, org.settings)
+        return None, None
 
     def provider(self, settings: SmsSettings) -> Provider:
         key = (settings.provider, settings.kannel_sendsms_url, settings.twilio_account_sid, settings.sender,

@@ -1,7 +1,8 @@
 """Webhooks of the SMS providers (blueprint ``sms`` under /sms). Handlers are short: verify, hand over, answer.
 
-- Kannel (smsbox ``get-url`` for MO, ``dlr-url`` for receipts): a shared secret in the query and the source address
-  in ``kannel_allow_ips``.
+- Kannel (smsbox ``get-url`` for MO, ``dlr-url`` for receipts): a shared secret in the query (the deployment's, or an
+  organisation's own, which then names the organisation) and the source address in the matching
+  ``kannel_allow_ips``.
 - Twilio (inbound and status callbacks): ``X-Twilio-Signature`` checked with the library's RequestValidator over the
   URL Twilio called (behind a proxy set ``proxy_hops`` so ProxyFix restores it).
 - Every inbound message: at most ``inbound_per_minute`` per sender. A forged request (bad secret, address or
@@ -20,6 +21,14 @@ from .ratelimit import InboundLimiter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
+# the admin API of an organisation's own provider comes with the webhooks (notifier/org_settings.py)
+bp.record_once(lambda state: state.app.register_blueprint(_settings_api()))
+
+
+def _settings_api() -> Blueprint:
+    from .org_settings import bp as settings_bp
+
+    return settings_bp
 # Kannel's DLR types: 1 delivered, 2 undelivered, 4 queued at the SMSC, 8 accepted by the SMSC, 16 rejected.
 KANNEL_DLR = {1: "delivered", 2: "undelivered", 4: "sent", 8: "sent", 16: "undelivered"}
 TWILIO_STATUS = {"sent": "sent", "delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered",
@@ -45,14 +54,18 @@ def _allowed(remote: str | None, allow: str) -> bool:
     return False
 
 
-def _kannel_check(args: dict) -> None:
-    s = _notifier().base
-    if not s.kannel_secret or not hmac.compare_digest(args.get("secret", ""), s.kannel_secret):
+def _kannel_check(args: dict) -> int | None:
+    """The secret is the deployment's (-> None) or an organisation's own (-> its id); the source address must be
+    in the matching ``kannel_allow_ips``. Anything else: 403."""
+    sent = args.get("secret", "")
+    org_id, s = _notifier().kannel_secret_owner(sent) if sent else (None, None)
+    if s is None:
         log.warning("Kannel webhook refused: wrong secret from %s", request.remote_addr)
         abort(403)
     if not _allowed(request.remote_addr, s.kannel_allow_ips):
         log.warning("Kannel webhook refused: %s is not an allowed address", request.remote_addr)
         abort(403)
+    return org_id
 
 
 def _kannel_args() -> dict:
@@ -81,13 +94,13 @@ def _limit(sender: str) -> None:
 @bp.route("/kannel/mo", methods=["GET"])
 def kannel_mo():
     args = _kannel_args()
-    _kannel_check(args)
+    org_id = _kannel_check(args)
     sender, message_id = args.get("from", ""), args.get("id", "")
     if not sender or not message_id:
         abort(400)
     _limit(sender)
     outcome = _inbound().receive(provider="kannel", provider_message_id=message_id, sender=sender,
-                                 recipient=args.get("to"), body=args.get("text", ""))
+                                 recipient=args.get("to"), body=args.get("text", ""), org_id=org_id)
     if outcome.outcome == "duplicate":
         abort(403)
     return Response("", status=200, mimetype="text/plain")
@@ -96,14 +109,14 @@ def kannel_mo():
 @bp.route("/kannel/dlr", methods=["GET"])
 def kannel_dlr():
     args = _kannel_args()
-    _kannel_check(args)
+    org_id = _kannel_check(args)
     try:
         message_id, kind = int(args.get("id", "")), int(args.get("type", ""))
     except ValueError:
         abort(400)
     status = KANNEL_DLR.get(kind)
-    if status:
-        _notifier().receipt(status=status, message_id=message_id, error=args.get("answer") or None)
+    if status:  # an organisation's secret moves that organisation's messages only
+        _notifier().receipt(status=status, message_id=message_id, error=args.get("answer") or None, org_id=org_id)
     return Response("", status=200, mimetype="text/plain")
 
 
