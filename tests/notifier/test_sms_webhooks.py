@@ -109,14 +109,51 @@ def test_a_delivered_dlr_alerts_nobody(client, container, hooks, assigned, dispa
 
 def test_the_rate_of_a_provider_is_kept_across_senders(redis_conn, queue_name):
     import time
-    from collections import Counter
 
     from notifier.ratelimit import RateLimiter
 
+    limiters = [RateLimiter(redis_conn, prefix=f"{queue_name}:rate") for _ in range(2)]  # two workers
+    name, stamps = uuid.uuid4().hex, []
+    for i in range(12):
+        limiters[i % 2].acquire(name, 5)
+        stamps.append(time.time())
+    # any one-second window, wherever it starts, holds at most the rate (a small margin for the clock's reading)
+    assert max(sum(1 for s in stamps if start <= s < start + 0.99) for start in stamps) <= 5
+    assert stamps[-1] - stamps[0] >= 2.0  # 12 sends at 5/s take more than two seconds
+
+
+def test_no_burst_of_twice_the_rate_across_a_seconds_boundary(redis_conn, queue_name):
+    """A fixed per-second counter let 5 sends at x.95 and 5 more at (x+1).0: 10 within 0.1 s."""
+    from notifier.ratelimit import RateLimiter
+
+    now = [1000.95]
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+
     limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
     stamps = []
-    for _ in range(12):
-        limiter.acquire(name, 5)
-        stamps.append(time.time())  # the limiter counts wall-clock seconds
-    per_second = Counter(int(stamp) for stamp in stamps)
-    assert max(per_second.values()) <= 5 and len(per_second) >= 3
+    for _ in range(10):
+        limiter.acquire(name, 5, clock=lambda: now[0], sleep=sleep)
+        stamps.append(now[0])
+        now[0] += 0.01
+    assert stamps[5] - stamps[0] >= 0.999  # the sixth waits a whole second after the first
+    assert max(sum(1 for s in stamps if start <= s < start + 0.999) for start in stamps) <= 5
+
+
+def test_a_rate_below_one_per_second_spaces_the_sends(redis_conn, queue_name):
+    from notifier.ratelimit import RateLimiter
+
+    now = [50.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
+    stamps = []
+    for _ in range(3):
+        limiter.acquire(name, 0.5, clock=lambda: now[0], sleep=sleep)
+        stamps.append(now[0])
+    assert stamps[1] - stamps[0] >= 2.0 and stamps[2] - stamps[1] >= 2.0
