@@ -151,7 +151,11 @@ class PartialSaver:
         self.at = time.monotonic()
         text = self.session.partial()
         if text and text != self.saved:
-            self.transcripts.save_partial(self.tid, text)
+            try:
+                self.transcripts.save_partial(self.tid, text)
+            except Exception:  # a display aid: the stream goes on, its final text is stored at the end
+                log.warning("transcript %s: the text so far could not be saved", self.tid, exc_info=True)
+                return
             self.saved = text
 
 
