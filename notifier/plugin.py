@@ -82,10 +82,19 @@ def worker(container) -> None:
 
     from .incident_sms import on_incident_closed
     from .jobs import handle_event
-    from .runtime import set_notifier
-    from .service import Notifier
+    from redis import Redis
+    from rq import Queue
 
-    set_notifier(Notifier(container))
+    from journal_api.cron import cron_queue_name
+
+    from .runtime import set_notifier
+    from .scheduler import BatchingEnqueuer
+    from .service import Notifier, RQEnqueuer
+
+    redis = Redis.from_url(container.settings.redis_url)
+    sends = BatchingEnqueuer(RQEnqueuer(Queue(container.settings.queue_name, connection=redis)),
+                             Queue(cron_queue_name(container.settings.queue_name), connection=redis))
+    set_notifier(Notifier(container, enqueuer=sends, redis=redis))
     subscribe("*", handle_event)
     subscribe("incident.closed", on_incident_closed)  # issue 8: one SMS per resident when an incident closes
 

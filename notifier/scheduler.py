@@ -14,6 +14,9 @@ nobody moved it meanwhile, and the escalation log and the messages' dedupe keys 
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -163,6 +166,65 @@ class BatchedEvents:
             pipe.execute()
 
 
+SENDS_PER_JOB = 5
+
+
+class BatchingEnqueuer:
+    """The worker's notifier's enqueue port: one send job per message (``inner``, an RQEnqueuer), except inside
+    :meth:`collecting` (a ladder batch): its messages go out in send jobs of SENDS_PER_JOB on the scheduler's queue.
+    A batch job Redis lost leaves its messages queued; the scheduler enqueues them again after their lease."""
+
+    def __init__(self, inner, queue, per_job: int = SENDS_PER_JOB):
+        self.inner = inner
+        self.queue = queue
+        self.per_job = per_job
+        self._local = threading.local()
+
+    def enqueue(self, message_ids: list[int]) -> None:
+        collected = getattr(self._local, "ids", None)
+        if collected is None:
+            self.inner.enqueue(message_ids)
+        else:
+            collected.extend(message_ids)
+
+    @contextmanager
+    def collecting(self):
+        self._local.ids = []
+        try:
+            yield
+        finally:
+            ids, self._local.ids = self._local.ids, None
+            if ids:
+                with self.queue.connection.pipeline() as pipe:
+                    for start in range(0, len(ids), self.per_job):
+                        part = ids[start:start + self.per_job]
+                        self.queue.enqueue_call(send_messages, args=(part,), pipeline=pipe, result_ttl=0,
+                                                failure_ttl=7 * 24 * 3600,
+                                                job_id=f"{self.queue.name}-sms-{part[0]}-{secrets.token_hex(4)}")
+                    pipe.execute()
+
+
+def send_messages(message_ids: list[int]) -> list[str]:
+    """rq job: send each message (a no-op for one not queued any more: the claim decides); an error propagates to
+    rq after the others were tried."""
+    from .runtime import get_notifier
+
+    return _each(message_ids, get_notifier().send)
+
+
+def _each(ids: list[int], run) -> list:
+    results, errors = [], []
+    for one in ids:
+        try:
+            results.append(run(one))
+        except Exception as exc:  # the next ones still go out; rq records the failure below
+            errors.append((one, exc))
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(ids)} failed: "
+                           f"{', '.join(f'{one}: {exc!r}' for one, exc in errors)}") from errors[0][1]
+    return results
+
+
 def ladder_escalation(container, publisher):
     """The journal's EscalationService on units of work that publish to ``publisher`` (a CollectingPublisher)."""
     from journal_api.service.escalation import EscalationService
@@ -175,21 +237,16 @@ def ladder_escalation(container, publisher):
     return EscalationService(uow)
 
 
-def handle_events(outbox_ids: list[int]) -> int:
+def handle_events(outbox_ids: list[int]) -> list[str]:
     """rq job: the journal's outbox handling of each event, in order (idempotent; an error propagates to rq after
-    the others were tried, and its event stays unhandled for the relay)."""
+    the others were tried, and its event stays unhandled for the relay). Their messages leave in batches."""
     from journal_api.jobs import handle_outbox
 
-    errors = []
-    for oid in outbox_ids:
-        try:
-            handle_outbox(oid)
-        except Exception as exc:  # the next events still go out; rq records the failure below
-            errors.append((oid, exc))
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(outbox_ids)} event(s) failed: "
-                           f"{', '.join(f'{oid}: {exc!r}' for oid, exc in errors)}") from errors[0][1]
-    return len(outbox_ids)
+    from .runtime import get_notifier
+
+    collecting = getattr(get_notifier().enqueuer, "collecting", None)
+    with collecting() if collecting else nullcontext():
+        return _each(outbox_ids, handle_outbox)
 
 
 def _snapshot(row, status_since) -> RequestSnapshot:
