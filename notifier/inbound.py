@@ -60,6 +60,7 @@ def find_extractor() -> Extractor | None:
     return None
 
 
+LINKED_REPLIES = ("reply_resident_registered", "reply_resident_open")  # they carry the resident's page link
 CONFIDENT = 0.5  # an extracted place field below this confidence is left for the dispatcher
 # inbound_messages.outcome while a message is handled, and after its handling failed (a retry handles it again)
 PROCESSING, FAILED = "received", "failed"
@@ -117,6 +118,8 @@ class InboundService:
 
     def _handle(self, inbound_id: int, who: Sender, command: Command, body: str, now: datetime) -> Outcome:
         outcome, template, fields, request_id = self.apply(who, command, body, now)
+        if who.kind == "resident" and template in LINKED_REPLIES and request_id is not None:
+            fields = dict(fields, link=self._resident_link(request_id))
         reply_ids: tuple[int, ...] = ()
         with self.c.engine.connect() as conn:
             item = self._reply(conn, who, template, fields, request_id, f"in{inbound_id}:reply") \
@@ -285,6 +288,13 @@ class InboundService:
     def _timezone(self, org_id: int) -> str:
         with self.c.engine.connect() as conn:
             return conn.execute(sa.select(_O.timezone).where(_O.id == org_id)).scalar()
+
+    def _resident_link(self, request_id: int) -> str:
+        """The resident's page of his request, for the replies that name it (issued with no connection held)."""
+        with self.c.engine.connect() as conn:
+            f = compose.load_facts(conn, request_id)
+        sms = for_org(self.n.base, f.org_settings)
+        return compose.issue_link(self.c, f, None, self.n.public_url, sms.resident_link_ttl_hours, "resident")
 
     def _reply(self, conn, who: Sender, template: str, fields: dict, request_id: int | None,
                key: str) -> NewMessage | None:

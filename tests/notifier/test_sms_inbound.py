@@ -227,7 +227,9 @@ def test_free_text_from_a_known_resident_without_an_open_request_registers_one(c
     with container.engine.connect() as conn:
         row = conn.execute(sa.select(t.requests).where(t.requests.c.id != assigned.id)).one()
     assert (row.channel, row.caller_phone, row.description) == ("sms", RESIDENT_PHONE, "В подъезде не горит свет")
-    assert f"№{row.number}" in _reply(container, out).body
+    reply = _reply(container, out)
+    assert f"№{row.number}" in reply.body and reply.segments <= 2
+    assert container.links.verify(reply.body.rsplit("/r/", 1)[1], "resident").request_id == row.id
 
 
 def test_free_text_with_an_open_request_goes_to_its_history(container, org, inbound, assigned):

@@ -151,7 +151,7 @@ def test_the_technicians_longest_message_to_the_resident_is_sent_whole_within_it
 
 
 @pytest.mark.parametrize("name", ["resident_registered", "resident_accepted", "resident_postponed",
-                                  "resident_rating_request"])
+                                  "resident_rating_request", "reply_resident_registered", "reply_resident_open"])
 def test_the_residents_messages_carry_a_production_link_within_two_segments(name):
     rendered = load_catalogue().render(name, dict(SAMPLE, link=LINKS[1]))
     assert rendered.segments <= 2 and rendered.text.endswith(LINKS[1]) and "…" not in rendered.text
