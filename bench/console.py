@@ -4,7 +4,8 @@ Fills a PostgreSQL database of its own (``hotline_bench_console``) with N reques
 organisation (the hardest case for pages that aggregate one organisation's data) by COPY, reusing
 bench/journal_fill.py, and one inbound call per phone request by INSERT..SELECT (answer waits from seconds to
 10 minutes, some missed with a callback task). Then it signs a dispatcher in and times each page in-process with the
-Flask test client (server time: routing, queries, template rendering; no network).
+Flask test client (server time: routing, queries, template rendering; no network). The pages are read by a manager
+(the analytics are managers' and admins').
 
 Baselines measured in the same run: ``/api/v1/health`` through the same client (the app's floor), and the bare SQL
 count of the open requests (the floor of any Monitor). Target (issue 7): p95 <= 300 ms for the Monitor and the
@@ -115,11 +116,14 @@ def fill_database(args, c, url: str, log) -> dict:
 
 
 def _signed_in_client(app, c):
+    from journal_api.domain.events import Actor
+
     with psycopg.connect(_dsn(c.settings.database_url), autocommit=True) as conn:
-        org_code, staff_id = conn.execute(
-            "SELECT o.code, s.id FROM staff s JOIN organisations o ON o.id = s.org_id "
-            "WHERE s.role = 'dispatcher' ORDER BY s.id LIMIT 1").fetchone()
-    ConsoleAuth(c.uow, c.clock).set_password(org_code, staff_id, PASSWORD, login="bench")
+        org_id, org_code = conn.execute("SELECT id, code FROM organisations ORDER BY id LIMIT 1").fetchone()
+    staff = c.registry.upsert_staff(org_id, Actor.system("bench"), {
+        "external_id": "bench-manager", "full_name": "Руководитель Бенч", "role": "manager",
+        "phone": "+79120000000"})
+    ConsoleAuth(c.uow, c.clock).set_password(org_code, staff.id, PASSWORD, login="bench")
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
