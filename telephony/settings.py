@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SipSettings:
-    # Worker processes. 1: the worker listens on the public port itself (core setting ``sip_port``).
-    # More than 1: Kamailio listens on the public port and spreads calls over the workers.
+    # Worker processes. 1: the worker listens on the public port itself (core setting ``sip_port``), unless a trunk
+    # is configured. More than 1, or a trunk: Kamailio listens on the public port and spreads calls over the workers
+    # (and registers at the trunk).
     workers: int = 1
     host: str = "127.0.0.1"  # the address the public port and the workers bind to
     max_calls: int = 4  # per worker; the pjsua2 wheel cannot hold more
@@ -25,9 +26,13 @@ class SipSettings:
     retention_days: int = 365
     live_queue: str = ""  # Redis list suffix for live audio announcements; empty: the core queue name
     kamailio_bin: str = "/usr/sbin/kamailio"
-    trunk_registrar: str = ""  # e.g. "sip:sip.provider.ru"; empty: no trunk registration
+    trunk_registrar: str = ""  # e.g. "sip:sip.provider.ru" (where REGISTER goes); empty: no trunk registration
     trunk_username: str = ""
     trunk_password: str = ""
+    trunk_domain: str = ""  # the domain of the registered AOR; empty: the registrar's host
+    # The realm the provider's 401 must name; empty: whatever realm it names (Kamailio's uac module compares a
+    # non-empty realm exactly: "*" is not a wildcard there).
+    trunk_realm: str = ""
     busy_retry_after: int = 30  # seconds in Retry-After when every worker is busy
     drain_seconds: float = 120.0  # SIGTERM: how long calls in progress may go on before they are hung up
     log_level: int = 1  # pjsip's own log level (0-6) on stderr
@@ -38,3 +43,8 @@ class SipSettings:
     # signal must not cut a conversation. Counted only once some RTP has come (a caller that never sends any, such as
     # a scripted SIPp call between its bursts, is not "lost") and not while the far end holds the call. 0: off.
     media_timeout_s: float = 30.0
+
+    @property
+    def kamailio_in_front(self) -> bool:
+        """Kamailio takes the public port: several workers to spread calls over, or a trunk to register at."""
+        return self.workers > 1 or bool(self.trunk_registrar)

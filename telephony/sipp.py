@@ -180,3 +180,37 @@ def injection_file(path: str | Path, callers: list[str]) -> Path:
     :func:`ivr_scenario` so each call's From carries its own number."""
     Path(path).write_text("SEQUENTIAL\n" + "".join(f"{c};\n" for c in callers))
     return Path(path)
+
+
+def registrar_scenario(*, username: str, password: str, realm: str = "provider.test",
+                       nonce: str = "3f9a1c7e5b2d4a6f8e0c1b3d5f7a9c2e") -> str:
+    """A SIP trunk provider's registrar (SIPp as UAS, ``-m 1``): the first REGISTER gets 401 with a digest challenge;
+    the second must carry an Authorization that ``verifyauth`` accepts for ``username``/``password`` (then 200 OK
+    with the Contact back), else 403 and the scenario fails (SIPp exits non-zero). The Contact registered is logged
+    (``-trace_logs``) as ``CONTACT <uri>``."""
+    reply = """<send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=prov[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+{extra}Content-Length: 0
+
+]]></send>"""
+    challenge = f'WWW-Authenticate: Digest realm="{realm}", nonce="{nonce}", algorithm=MD5\n'
+    return "\n".join([
+        '<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="trunk registrar">',
+        '<recv request="REGISTER"/>',
+        reply.format(status="401 Unauthorized", extra=challenge),
+        '<recv request="REGISTER"><action>',
+        f'<verifyauth assign_to="authvalid" username="{username}" password="{password}"/>',
+        '<ereg regexp="sip:[^>;]+" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>',
+        '</action></recv>',
+        '<nop hide="true" test="authvalid" next="good"/>',
+        reply.format(status="403 Forbidden", extra=""),
+        '<recv request="NEVER" timeout="500"/>',  # no such request: a refused digest fails the scenario
+        '<label id="good"/>',
+        '<nop><action><log message="CONTACT [$contact]"/></action></nop>',
+        reply.format(status="200 OK", extra="Contact: [$contact];expires=600\nExpires: 600\n"),
+        "</scenario>"])

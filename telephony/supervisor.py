@@ -1,7 +1,8 @@
-"""`hotline sip`: N telephony workers, restarted when they die, drained on SIGTERM; Kamailio in front when N > 1.
+"""`hotline sip`: N telephony workers, restarted when they die, drained on SIGTERM; Kamailio in front when N > 1
+or a trunk is configured.
 
-N = 1: the worker listens on the public port (``sip_port``). N > 1: each worker gets a private port, Kamailio
-listens on the public one (telephony/kamailio.py). A worker that dies (even ``kill -9``) is restarted on the same
+N = 1 without a trunk: the worker listens on the public port (``sip_port``). Otherwise each worker gets a private
+port and Kamailio listens on the public one (telephony/kamailio.py) and registers at the trunk. A worker that dies (even ``kill -9``) is restarted on the same
 ports after the spool is repaired: the WAV headers of its calls are fixed here, and the new worker's mover stores
 those calls in the journal as ``failed`` with their partial recordings.
 """
@@ -24,7 +25,9 @@ from . import kamailio
 from .netutil import free_port, free_udp_range, sip_options
 
 log = logging.getLogger("telephony.supervisor")
-RTP_PORTS = 40  # per worker: 4 calls + a transfer leg, RTP and RTCP each, with room
+# Per worker: its pjsua calls (at most [sip] max_calls = 4, callers and transfer legs together: a leg is a call),
+# RTP and RTCP each, with room.
+RTP_PORTS = 40
 QUICK_FAILURES = 5
 ACCOUNTS_REFRESH_S = 3.0
 
@@ -61,7 +64,7 @@ class Supervisor:
     def plan(self) -> None:
         n, host = max(1, self.sip.workers), self.sip.host
         for i in range(n):
-            if n == 1:
+            if not self.sip.kamailio_in_front:
                 port = self.settings.sip_port
             else:
                 port = self.sip.worker_port_base + i if self.sip.worker_port_base else free_port(host=host)
@@ -71,7 +74,7 @@ class Supervisor:
     def spawn(self, slot: Slot) -> None:
         argv = [sys.executable, "-m", "telephony.worker", "--index", str(slot.index), "--host", slot.host,
                 "--port", str(slot.port), "--rtp-port", str(slot.rtp_port)]
-        if len(self.slots) > 1:
+        if self.sip.kamailio_in_front:
             argv.append("--no-log-rejected")  # Kamailio logs the busy calls once, not once per worker
         env = dict(os.environ, HOTLINE_DATA_DIR=str(self.data_dir))
         slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
@@ -87,7 +90,7 @@ class Supervisor:
         accounts, on_duty = self.staff_accounts()
         kamailio.write_dbtext(dbtext, accounts, on_duty)
         trunk = {"registrar": self.sip.trunk_registrar, "username": self.sip.trunk_username,
-                 "password": self.sip.trunk_password}
+                 "password": self.sip.trunk_password, "domain": self.sip.trunk_domain, "realm": self.sip.trunk_realm}
         cfg = kamailio.render(listen_host=self.sip.host, listen_port=self.settings.sip_port,
                               workers=[(s.host, s.port) for s in self.slots], dbtext_dir=dbtext,
                               dispatcher_list=self.run_dir / "dispatcher.list",
@@ -220,7 +223,7 @@ class Supervisor:
             if repaired:
                 log.info("repaired %d recordings left by a stopped worker", len(repaired))
             self.plan()
-            if len(self.slots) > 1:
+            if self.sip.kamailio_in_front:
                 self.start_kamailio()
             for slot in self.slots:
                 self.spawn(slot)

@@ -89,7 +89,7 @@ class Worker:
                 return ""
             return f"sip:{to[len(TO_STAFF):]}@{self.sip.host}:{self.settings.sip_port}"
         if target == "dispatchers":
-            if not self.sip.dispatcher_uri and self.sip.workers > 1:  # the caller's organisation's dispatchers on
+            if not self.sip.dispatcher_uri and self.sip.kamailio_in_front:  # the caller's organisation's dispatchers on
                 org_id = (info or {}).get("org_id")  # duty at Kamailio (all of them if the journal never told us)
                 user = f"dispatchers-{int(org_id)}" if org_id else "dispatchers"
                 return f"sip:{user}@{self.sip.host}:{self.settings.sip_port}"
@@ -205,18 +205,17 @@ class Worker:
 
     def on_incoming(self, key: str) -> None:
         call = self.acc.incoming.pop(key)
+        info = call.getInfo()  # before any answer: a refused call has none to give afterwards
         if self.draining:
             self.other[key] = call
             call.answer(ep_mod.call_param(503, "Shutting down", Retry_After=self.sip.busy_retry_after))
             if self.log_rejected:  # behind Kamailio the next worker takes it, or Kamailio logs it as busy
-                info = call.getInfo()
                 self.journal.submit(None, "missed", self.journal.missed, {
                     "sip_call_id": info.callIdString, "to_number": dialled_number(info.localUri, self.sip.did),
                     "from_number": caller_phone(info.remoteUri) or (_user(info.remoteUri) or "anonymous")[:32],
                     "status": "missed", "hangup_cause": "shutting_down",
                     "at": datetime.now(timezone.utc).isoformat()})
             return
-        info = call.getInfo()
         caller_raw, phone = _user(info.remoteUri), caller_phone(info.remoteUri)
         # The flow gets a real phone number or None (anonymous, withheld or malformed: it asks the apartment);
         # the journal keeps what was received. A staff call is told by its Request-URI, which Kamailio rewrites
