@@ -210,7 +210,7 @@ def _figures(conn, org_id: int, tz: str, first: date, last: date, today: date, n
 
 
 def _recompute(conn, org_id: int, tz: str, spans: list, today: date, now: datetime) -> list[dict]:
-    found = []
+    found, keep = [], []
     for lo, hi in _ranges([(lo, hi) for _, lo, hi in spans]):
         computed = _compute(conn, org_id, tz, lo, hi)
         for span, a, b in spans:
@@ -220,7 +220,8 @@ def _recompute(conn, org_id: int, tz: str, spans: list, today: date, now: dateti
             payload = _merge(days) if span == "month" else days[0]
             found.append(payload)
             if b < today:
-                _store(conn, org_id, span, a, payload, now)
+                keep.append((span, a, payload))
+    _store(conn, org_id, keep, now)
     return found
 
 
@@ -252,17 +253,19 @@ def _ranges(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in out]
 
 
-def _store(conn, org_id: int, span: str, day: date, payload: dict, now: datetime) -> None:
-    values = {"org_id": org_id, "span": span, "day": day,
-              "payload": {k: dict(v) for k, v in payload.items() if v}, "computed_at": now}
+def _store(conn, org_id: int, spans: list[tuple[str, date, dict]], now: datetime) -> None:
+    """Keep the figures of ``spans`` ((span, day, payload)), up to 100 rows a statement (a year: ~70 rows)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(cache).values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[cache.c.org_id, cache.c.span, cache.c.day],
-                                            set_={"payload": stmt.excluded.payload,
-                                                  "computed_at": stmt.excluded.computed_at}))
+    for i in range(0, len(spans), 100):
+        stmt = insert(cache).values([{"org_id": org_id, "span": span, "day": day, "computed_at": now,
+                                      "payload": {k: dict(v) for k, v in payload.items() if v}}
+                                     for span, day, payload in spans[i:i + 100]])
+        conn.execute(stmt.on_conflict_do_update(index_elements=[cache.c.org_id, cache.c.span, cache.c.day],
+                                                set_={"payload": stmt.excluded.payload,
+                                                      "computed_at": stmt.excluded.computed_at}))
 
 
 def analytics(engine: sa.Engine, org_id: int, tz: str, first: date, last: date, now: datetime,
