@@ -7,7 +7,10 @@ are compared with. Per level it reports:
 
 - completed calls (SIPp's successful calls) and complete recordings (whole call + description stored in the journal);
 - lost audio: the share of the speech's quarter-second windows NOT found in the stored description (cross-correlation,
-  as in the tests), and the recorded description against the 5 s that were sent;
+  as in the tests); and, per call, the seconds of audio missing from the description by its duration: what was
+  expected (the silence before the caller's first word, as recorded, + the sent speech from its first to its last
+  loud 100 ms + the IVR's trailing silence that ends the description, ``record_silence_s``) less what was stored
+  (``lost_s_mean``/``lost_s_max``, and ``lost_by_duration_pct`` of the speech; negative: audio stretched);
 - set-up latency (INVITE to 200 OK, SIPp's response time) p50/p95;
 - CPU per call: CPU seconds of the workers and Kamailio (from /proc) per completed call, less their idle CPU
   (measured for 10 s before the first level); and how busy the machine's cores were during the level.
@@ -43,7 +46,7 @@ from journal_api.domain.events import Actor  # noqa: E402
 from journal_api.service.uow import MemoryPublisher  # noqa: E402
 from journal_api.storage import tables_calls as tc  # noqa: E402
 from journal_api.storage.migrate import upgrade  # noqa: E402
-from sip_audio import match_fraction  # noqa: E402
+from sip_audio import match_fraction, read_wav  # noqa: E402
 from telephony.netutil import free_port, free_udp_range  # noqa: E402
 from telephony.sipp import dtmf_steps, ivr_scenario, sipp_command, ulaw  # noqa: E402
 
@@ -51,6 +54,31 @@ SOUNDS = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
 PG_ADMIN = os.environ.get("HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 P95_TARGET_MS = 200.0
 TICKS = os.sysconf("SC_CLK_TCK")
+RECORD_SILENCE_S = 2.0  # HOTLINE_IVR_RECORD_SILENCE_S below: the silence that ends a description
+LOUD_RMS = 400 / 32768  # the IVR's silence threshold (telephony/media.py), per 100 ms
+
+
+def loud_span(path) -> tuple[float, float] | None:
+    """(first, last) second of a 100 ms window louder than the IVR's silence threshold; None: all quiet."""
+    import numpy as np
+
+    data, rate = read_wav(path)
+    step = rate // 10
+    windows = len(data) // step
+    if windows == 0:
+        return None
+    rms = np.sqrt((data[:windows * step].reshape(windows, step).astype(np.float64) ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms >= LOUD_RMS)
+    return (loud[0] / 10.0, (loud[-1] + 1) / 10.0) if len(loud) else None
+
+
+def lost_seconds(description, duration_s: float, sent_span: tuple[float, float]) -> float | None:
+    """Seconds missing from a stored description: expected (its own silence before the first word + the sent
+    speech's loud span + the trailing silence that ends it) less its duration."""
+    span = loud_span(description)
+    if span is None:
+        return None
+    return round(span[0] + (sent_span[1] - sent_span[0]) + RECORD_SILENCE_S - duration_s, 3)
 
 
 def cpu_seconds(root_pid: int) -> float:
@@ -150,6 +178,10 @@ def run_level(level: int, *, port: int, work: Path, speech: Path, voice: Path, c
     sample = complete[:16]  # the correlation is measured on up to 16 calls per level (it costs CPU)
     lost = [1 - match_fraction(container.blobs._path(c["description"]["blob_key"]), speech) for c in sample]
     durations = [c["description"]["duration_s"] for c in complete]
+    sent = loud_span(speech)
+    by_duration = [x for x in (lost_seconds(container.blobs._path(c["description"]["blob_key"]),
+                                            c["description"]["duration_s"], sent) for c in complete) if x is not None]
+    speech_s = sent[1] - sent[0]
     for stale in work.glob(f"level-{level}_*"):
         if not stale.name.endswith("errors.log"):  # SIPp's errors stay for a look
             stale.unlink()
@@ -159,6 +191,10 @@ def run_level(level: int, *, port: int, work: Path, speech: Path, voice: Path, c
             "complete_pct": round(100.0 * len(complete) / level, 1),
             "lost_audio_pct": round(100.0 * statistics.mean(lost), 1) if lost else None,
             "description_s_mean": round(statistics.mean(durations), 2) if durations else None,
+            "speech_sent_s": round(speech_s, 2),
+            "lost_s_mean": round(statistics.mean(by_duration), 3) if by_duration else None,
+            "lost_s_max": round(max(by_duration), 3) if by_duration else None,
+            "lost_by_duration_pct": round(100.0 * statistics.mean(by_duration) / speech_s, 1) if by_duration else None,
             "setup_p50_ms": round(percentile(rtts, 0.5), 1), "setup_p95_ms": round(percentile(rtts, 0.95), 1),
             "cpu_s_per_call": round(cpu / max(1, ok), 3), "wall_s": round(wall, 1),
             "cpu_busy_pct": round(100.0 * (cpu + idle_cpu_per_s * wall) / wall / (os.cpu_count() or 1), 1)}
@@ -189,7 +225,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(HOTLINE_DATABASE_URL=url, HOTLINE_REDIS_URL=args.redis_url, HOTLINE_QUEUE_NAME=queue,
                HOTLINE_DATA_DIR=str(work), HOTLINE_SIP_PORT=str(port), HOTLINE_SIP_WORKERS=str(args.workers),
-               HOTLINE_IVR_RECORD_SILENCE_S="2", HOTLINE_SIP_DRAIN_SECONDS="5")
+               HOTLINE_IVR_RECORD_SILENCE_S=str(RECORD_SILENCE_S), HOTLINE_SIP_DRAIN_SECONDS="5")
     hotline = start_hotline(env, port)
     results = []
     try:
@@ -219,10 +255,12 @@ def main() -> int:
     base = results[0]
     print(f"\nworkers={args.workers}, cores={os.cpu_count()}, baseline = {base['level']} call(s); "
           f"idle CPU {idle * 100:.1f} % of a core (subtracted from CPU per call)")
-    print(f"{'calls':>6} {'ok':>4} {'complete%':>9} {'lost%':>6} {'p50ms':>7} {'p95ms':>7} {'p95/base':>8} "
-          f"{'cpu s/call':>10} {'cpu/base':>8} {'busy%':>6}")
+    print(f"{'calls':>6} {'ok':>4} {'complete%':>9} {'lost%':>6} {'lost s':>7} {'max s':>6} {'p50ms':>7} "
+          f"{'p95ms':>7} {'p95/base':>8} {'cpu s/call':>10} {'cpu/base':>8} {'busy%':>6}")
     for r in results:
         print(f"{r['level']:>6} {r['sipp_ok']:>4} {r['complete_pct']:>9} {r['lost_audio_pct'] or 0:>6} "
+              f"{r['lost_s_mean'] if r['lost_s_mean'] is not None else '-':>7} "
+              f"{r['lost_s_max'] if r['lost_s_max'] is not None else '-':>6} "
               f"{r['setup_p50_ms']:>7} {r['setup_p95_ms']:>7} "
               f"{r['setup_p95_ms'] / max(base['setup_p95_ms'], 0.1):>8.2f} "
               f"{r['cpu_s_per_call']:>10} {r['cpu_s_per_call'] / max(base['cpu_s_per_call'], 0.001):>8.2f} "
