@@ -85,15 +85,13 @@ def worker(container) -> None:
     from redis import Redis
     from rq import Queue
 
-    from journal_api.cron import cron_queue_name
-
     from .runtime import set_notifier
     from .scheduler import BatchingEnqueuer
     from .service import Notifier, RQEnqueuer
 
     redis = Redis.from_url(container.settings.redis_url)
-    sends = BatchingEnqueuer(RQEnqueuer(Queue(container.settings.queue_name, connection=redis)),
-                             Queue(cron_queue_name(container.settings.queue_name), connection=redis))
+    queue = Queue(container.settings.queue_name, connection=redis)
+    sends = BatchingEnqueuer(RQEnqueuer(queue), queue)
     set_notifier(Notifier(container, enqueuer=sends, redis=redis))
     subscribe("*", handle_event)
     subscribe("incident.closed", on_incident_closed)  # issue 8: one SMS per resident when an incident closes

@@ -142,18 +142,16 @@ class CollectingPublisher:
 
 class BatchedEvents:
     """The reminders' and escalations' outbox events of one wake-up, as rq jobs of EVENTS_PER_JOB events each on the
-    scheduler's queue (read first by every worker), so their messages are composed on all workers at once and a
-    reminder costs one send job, not two jobs. An event whose batch job Redis lost stays unhandled and the outbox
+    main queue (not the scheduler's: the next wake-up must not wait behind them), so their messages are composed on
+    all workers at once and a reminder costs a fraction of a job, not two jobs. An event whose batch job Redis lost stays unhandled and the outbox
     relay publishes it again, alone, after its grace period."""
 
     def __init__(self, container, per_job: int = EVENTS_PER_JOB):
         from rq import Queue
 
-        from journal_api.cron import cron_queue_name
-
         from .runtime import get_notifier
 
-        self.queue = Queue(cron_queue_name(container.settings.queue_name), connection=get_notifier().redis)
+        self.queue = Queue(container.settings.queue_name, connection=get_notifier().redis)
         self.per_job = per_job
 
     def publish(self, outbox_ids: list[int]) -> None:
@@ -171,7 +169,7 @@ SENDS_PER_JOB = 5
 
 class BatchingEnqueuer:
     """The worker's notifier's enqueue port: one send job per message (``inner``, an RQEnqueuer), except inside
-    :meth:`collecting` (a ladder batch): its messages go out in send jobs of SENDS_PER_JOB on the scheduler's queue.
+    :meth:`collecting` (a ladder batch): its messages go out in send jobs of SENDS_PER_JOB on ``queue``.
     A batch job Redis lost leaves its messages queued; the scheduler enqueues them again after their lease."""
 
     def __init__(self, inner, queue, per_job: int = SENDS_PER_JOB):
