@@ -22,7 +22,8 @@ def test_segments_follow_gsm7_and_ucs2_limits(text, encoding, count):
 
 def _assignment(**over):
     fields = dict(number=12345, urgent=" АВАРИЯ", address="ул. Академика Королёва Сергея Павловича 10к2",
-                  address_short="Королёва Сергея Павловича 10к2", place=" п3 эт5 кв145", apartment=" кв145", deadline="27.11 14:30", resident_phone="+79123456789", link=LINK,
+                  address_short="Королёва Сергея Павловича 10к2", place=" п3 эт5 кв145", apartment=" кв145",
+                  deadline="27.11 14:30", resident_phone="+79123456789", link=LINK,
                   problem="Течь из-под ванной, заливает соседей снизу, вода идёт по стене в подъезде")
     fields.update(over)
     return load_catalogue().render("assignment", fields)
@@ -128,7 +129,8 @@ def test_replies_fit_one_segment():
 SAMPLE = dict(number=123456, deadline="27.11 14:30", until="28.11 10:00", score=5, report="заменил кран",
               status_text="отложена до 28.11 10:00", detail="Заявка в статусе «назначена».", problem="Течь",
               address="ул. Ленина 10к2", assignee="Иванов И.П.", phone="+79123456789", error="Twilio 21211",
-              link=LINK, text="Буду завтра в 10:00, обеспечьте доступ к стояку в подвале", urgent=" АВАРИЯ", place=" п3 эт5 кв45", note="",
+              link=LINK, text="Буду завтра в 10:00, обеспечьте доступ к стояку в подвале", urgent=" АВАРИЯ",
+              place=" п3 эт5 кв45", note="",
               resident_phone="+79161234567", items="№1 ул. Ленина 10; №2 ул. Мира 5", address_short="Ленина 10к2",
               apartment=" кв45")
 
