@@ -1,4 +1,5 @@
-"""baresip calls the hotline: its microphone is a WAV file (aufile), its keys go through its UDP console."""
+"""baresip calls the hotline: its microphone is a WAV file (aufile), its keys go through its UDP console, and what
+it hears is dumped to a WAV (sndfile): the request's number said back is checked there."""
 from __future__ import annotations
 
 import socket
@@ -8,6 +9,8 @@ import time
 
 import sqlalchemy as sa
 
+from ivr_flows.prompts import catalogue_for
+from ivr_flows.say import number_prompts
 from journal_api.storage import tables as jt
 from sip_audio import match_fraction
 from sip_support import blob_path, recording_rows, stored_call
@@ -25,6 +28,8 @@ module\tcons.so
 module\tg711.so
 module\taufile.so
 module\taubridge.so
+module\tsndfile.so
+snd_path\t{dump}
 module_tmp\tuuid.so
 module_tmp\taccount.so
 module_app\tmenu.so
@@ -32,7 +37,8 @@ cons_listen\t127.0.0.1:{cons}
 """
 
 
-def test_baresip_with_a_wav_microphone_registers_a_request(hotline, container, speech, tmp_path):
+def test_baresip_with_a_wav_microphone_registers_a_request_and_hears_its_number(hotline, container, speech,
+                                                                                tmp_path, settings):
     # The microphone: 18.5 s of silence (the menus), the Russian phrase, then silence until the IVR hangs up.
     # The apartment is keyed without '#' (the gather ends 3 s after the last key): baresip's console sends a
     # stray '#' event later, which would end the description early.
@@ -45,7 +51,10 @@ def test_baresip_with_a_wav_microphone_registers_a_request(hotline, container, s
     conf = tmp_path / "baresip"
     conf.mkdir()
     cons, rtp = free_port(socket.SOCK_STREAM), free_udp_range(10)
-    (conf / "config").write_text(CONFIG.format(sip=free_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9, cons=cons))
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (conf / "config").write_text(CONFIG.format(sip=free_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9, cons=cons,
+                                               dump=dump))
     (conf / "accounts").write_text("<sip:+79168889900@127.0.0.1>;regint=0\n")
 
     proc = subprocess.Popen(["baresip", "-f", str(conf), "-e", f"/dial {hotline.uri}", "-t", "70"],
@@ -79,3 +88,10 @@ def test_baresip_with_a_wav_microphone_registers_a_request(hotline, container, s
     assert req["work_type"] == "water" and req["apartment"] == 12 and req["caller_phone"] == "+79168889900"
     recs = {r["kind"]: r for r in recording_rows(container.engine, call["id"])}
     assert match_fraction(blob_path(container, recs["description"]), speech) >= 0.8
+    # What baresip heard (sndfile's decoded stream): "номер вашей заявки" and the number, digit by digit.
+    (heard,) = list(dump.glob("*dec*.wav"))
+    cat = catalogue_for(settings)
+    assert match_fraction(heard, cat.path("ivr/your_request_number")) >= 0.6
+    for prompt in number_prompts(req["number"], digits=True):
+        assert match_fraction(heard, cat.path(prompt)) >= 0.5, prompt
+    assert match_fraction(heard, cat.path("ivr/callback_promised")) < 0.2  # a prompt it did not play
