@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from journal_api.domain.events import Actor
 from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import messages
+from notifier.inbound import InboundService
 
 SYSTEM = Actor.system("test")
 DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
@@ -43,3 +44,17 @@ def all_messages(container, **where) -> list:
         for key, value in where.items():
             query = query.where(messages.c[key] == value)
         return conn.execute(query).all()
+
+
+class CrashingOnce(InboundService):
+    """Fault injection: handling the first message fails the way a lost database connection would."""
+
+    def __init__(self, notifier):
+        super().__init__(notifier)
+        self.crashes = 1
+
+    def apply(self, *args):
+        if self.crashes:
+            self.crashes -= 1
+            raise ConnectionError("the database went away")
+        return super().apply(*args)

@@ -11,7 +11,7 @@ from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import inbound_messages, sms_opt_outs
 from notifier.inbound import InboundService
 
-from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, pump
+from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, CrashingOnce, all_messages, pump
 
 TECH_PHONE = "+79123456789"
 _ids = itertools.count(1)
@@ -118,20 +118,6 @@ def test_a_resident_rates_a_closed_request(container, org, inbound, assigned, te
     assert out.outcome == "applied"
     assert container.requests.rating(org.id, assigned.number, DISPATCHER).score == 5
     assert sms(inbound, RESIDENT_PHONE, "4").outcome == "refused"  # rated already: nothing to rate
-
-
-class CrashingOnce(InboundService):
-    """Fault injection: handling the first message fails the way a lost database connection would."""
-
-    def __init__(self, notifier):
-        super().__init__(notifier)
-        self.crashes = 1
-
-    def apply(self, *args):
-        if self.crashes:
-            self.crashes -= 1
-            raise ConnectionError("the database went away")
-        return super().apply(*args)
 
 
 def _inbound_row(container, provider_id):

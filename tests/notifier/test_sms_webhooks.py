@@ -72,6 +72,21 @@ def test_a_ucs2_mo_is_decoded_in_the_charset_kannel_names(client, container, org
     assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted"
 
 
+def test_kannels_retry_of_a_message_whose_handling_failed_is_handled_not_refused_as_a_replay(
+        app, client, container, org, hooks, assigned):
+    from sms_support import CrashingOnce
+
+    app.extensions["hotline.sms_inbound"] = CrashingOnce(hooks)
+    app.config.update(PROPAGATE_EXCEPTIONS=False)  # as in production: the handler's error is a 500 for Kannel
+    body = f"{assigned.number} принято"
+    assert _mo(client, body, mid="mo-crash-1").status_code == 500
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "assigned"
+    assert _mo(client, body, mid="mo-crash-1").status_code == 200  # Kannel's retry (smsbox http-request-retry)
+    assert container.requests.get(org.id, assigned.number, DISPATCHER).status == "accepted"
+    assert _mo(client, body, mid="mo-crash-1").status_code == 403  # handled now: a replay
+    assert _inbound_count(container) == 1
+
+
 def test_a_dlr_needs_the_secret_and_moves_the_message_forward(client, container, hooks, assigned):
     pump(container, hooks)
     mid = all_messages(container)[0].id
