@@ -199,7 +199,8 @@ def fetch(model_dir: Path, name: str, *, sha256: str | None = None, url: str | N
     stamp in the model's directory says which (``pinned_by``)."""
     entry = CATALOGUE.get(name)
     if entry is None or "url" not in entry:
-        raise ModelError(f"модель {name} нельзя скачать", f"known: {', '.join(k for k, v in CATALOGUE.items() if 'url' in v)}")
+        known = ", ".join(k for k, v in CATALOGUE.items() if "url" in v)
+        raise ModelError(f"модель {name} нельзя скачать", f"known: {known}")
     model_dir = Path(model_dir)
     locked = read_lock(model_dir).get(name, {}).get("sha256")
     for pinned_by, value in (("--sha256", sha256), ("catalogue", entry["sha256"]), ("lock file", locked)):
