@@ -1,19 +1,22 @@
-"""SMS: outbox throughput to a real Kannel, and the lateness of 10,000 scheduled reminders.
+"""SMS: outbox throughput to a real Kannel, and the lateness of 10,000 scheduled reminders, through the production
+processes: `hotline worker` (rq SimpleWorker) processes and the one scheduler, `hotline cron` (rq's cron).
 
 1. **Throughput**: bearerbox + smsbox + kannel-extras' fakesmsc on loopback (as in tests/notifier). N messages are
-   stored in the outbox and sent by T sender threads through the real send path (claim in the database, rate
-   limiter in Redis, HTTP sendsms, result); the run waits until the fake SMSC has received every message and counts
-   duplicates there. Baseline, same run: the same number of bare sendsms HTTP calls (no outbox) with the same T.
+   stored in the outbox and enqueued on the real rq queue (one job per message, 10 % of them enqueued twice); W
+   `hotline worker` processes send them through the real send path (claim in the database, rate limiter in Redis,
+   HTTP sendsms, result); the run waits until the fake SMSC has received every message and counts duplicates there.
+   Baseline, same run: the same number of bare sendsms HTTP calls (no outbox, no rq) from as many threads.
 2. **Lateness**: 10,000 open assigned requests whose acceptance reminder falls due within a window a few seconds
-   ahead (``--window``, 120 s by default: 83 a second) (an organisation ladder override: ``assigned+30s``). Each request's wake-up is set to "now", as a change of
-   the request sets it; the scheduler (one thread, 0.25 s rounds) recomputes each next moment, wakes the requests
-   when they fall due and runs the journal's escalation tick for just them; outbox events are handled by a worker
-   threads as rq workers would (``--workers``), and messages are sent by as many sender threads (the ``log`` provider). Lateness is the message's
-   ``sent_at`` minus its ladder moment. Baseline, same run: one full ``EscalationService.tick`` over the same open
-   requests (what the journal's minute loop does), whose duration bounds how often a full-scan scheduler could run.
+   ahead (``--window``, 120 s by default: 83 a second) (an organisation ladder override: ``assigned+30s``). Each
+   request's wake-up is set to "now", as a change of the request sets it. `hotline cron` enqueues the notifier's
+   wake-up job every 0.25 s and the W workers run it (the ladder for the requests whose moment came, their messages
+   composed at once) and the send jobs (the ``log`` provider), with the scheduler's other periodic jobs (the full
+   escalation tick every minute, ...) running too. Lateness is the message's ``sent_at`` minus its ladder moment.
+   Baseline, same run: one full ``EscalationService.tick`` over the same open requests (what the minute's job does),
+   whose duration bounds how often a full-scan scheduler could run.
 
 Targets (issue 6): >= 50 msg/s to Kannel; p95 lateness <= 2 s; zero duplicates. The machine is shared: figures are
-noisy. Usage: ``python bench/sms.py [--messages 2000 --threads 8 --reminders 10000 --window 120 --workers 4]``.
+noisy. Usage: ``python bench/sms.py [--messages 2000 --workers 4 --reminders 10000 --window 120]``.
 """
 from __future__ import annotations
 
@@ -35,20 +38,21 @@ import requests
 import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "notifier"))  # the Kannel runner the tests use
+sys.path.insert(0, str(HERE.parent / "tests" / "notifier"))  # the Kannel runner and the process starter of the tests
 
 import benchdb  # noqa: E402
+from cron_support import hotline_env, start, stop  # noqa: E402
 from journal_api.bootstrap import bootstrap  # noqa: E402
 from journal_api.config import load_settings  # noqa: E402
+from journal_api.cron import cron_queue_name  # noqa: E402
 from journal_api.domain.events import Actor  # noqa: E402
 from journal_api.service.escalation import EscalationService  # noqa: E402
 from journal_api.service.uow import MemoryPublisher  # noqa: E402
 from journal_api.storage import tables as t  # noqa: E402
 from journal_api.storage.tables_messages import messages, sms_wakeups  # noqa: E402
 from notifier.outbox import NewMessage  # noqa: E402
-from notifier.scheduler import Scheduler  # noqa: E402
 from notifier.segments import count  # noqa: E402
-from notifier.service import Notifier  # noqa: E402
+from notifier.service import Notifier, RQEnqueuer  # noqa: E402
 from notifier.settings import SmsSettings  # noqa: E402
 from notifier.templates import Rendered  # noqa: E402
 from sms_kannel import Kannel, wait_for  # noqa: E402
@@ -60,10 +64,9 @@ THROUGHPUT_TARGET, LATENESS_TARGET = 50.0, 2.0
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=2000)
-    p.add_argument("--threads", type=int, default=8)
     p.add_argument("--reminders", type=int, default=10_000)
     p.add_argument("--window", type=float, default=120.0, help="seconds over which the reminders fall due")
-    p.add_argument("--workers", type=int, default=4, help="event handlers and senders (rq workers) each")
+    p.add_argument("--workers", type=int, default=4, help="`hotline worker` processes")
     p.add_argument("--db", default="hotline_bench_sms")
     p.add_argument("--pg-admin-url", default=os.environ.get(
         "HOTLINE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
@@ -106,16 +109,28 @@ def pool(threads: int, work) -> None:
         w.join()
 
 
-def throughput(args, c, org_id, redis) -> dict:
+def workers(settings, redis, count: int, env: dict, logdir: Path, *, cron: bool = False) -> list:
+    """``count`` `hotline worker` processes (and `hotline cron`), once every worker has registered with rq."""
+    from rq import Worker
+
+    procs = [start("worker", env, logdir / f"worker{i}.log") for i in range(count)]
+    if cron:
+        procs.append(start("cron", env, logdir / "cron.log"))
+    wait_for(lambda: sum(settings.queue_name in w.queue_names() for w in Worker.all(connection=redis)) >= count,
+             timeout=120, step=0.1)
+    if any(p.poll() is not None for p in procs):
+        raise RuntimeError(f"a process died at start; see {logdir}")
+    return procs
+
+
+def throughput(args, c, org_id, redis, logdir: Path) -> dict:
     sink = Sink()
     workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-kannel-"))
     base = SmsSettings(provider="kannel", kannel_password="pw", kannel_secret="x", sender="4740",
                        rate_per_second=100_000, callback_url=sink.url)
     kannel = Kannel(base, sink.url, workdir)
-    import dataclasses
-
-    settings = dataclasses.replace(base, kannel_sendsms_url=kannel.sendsms_url)
     kannel.start()
+    procs = []
     try:
         n = args.messages
         # baseline: bare sendsms calls
@@ -134,12 +149,19 @@ def throughput(args, c, org_id, redis) -> dict:
                                                      "to": "+79990000001", "text": f"База {i}", "charset": "UTF-8",
                                                      "coding": "2"}, timeout=10)
 
-        start = time.perf_counter()
-        pool(args.threads, bare)
+        start_at = time.perf_counter()
+        pool(args.workers, bare)
         wait_for(lambda: len(kannel.received) >= n, timeout=120, step=0.02)
-        bare_rate = n / (time.perf_counter() - start)
+        bare_rate = n / (time.perf_counter() - start_at)
 
-        notifier = Notifier(c, settings=settings, enqueuer=_Noop(), redis=redis)
+        env = hotline_env(c.settings, args.redis_url, provider="kannel", kannel_sendsms_url=kannel.sendsms_url,
+                          kannel_password="pw", kannel_secret="x", sender="4740", rate_per_second=100_000,
+                          callback_url=sink.url)
+        procs = workers(c.settings, redis, args.workers, env, logdir)
+        from rq import Queue
+
+        enqueuer = RQEnqueuer(Queue(c.settings.queue_name, connection=redis))
+        notifier = Notifier(c, settings=base, enqueuer=_Noop(), redis=redis)
         items = []
         for i in range(n):
             text = f"Заявка №{i}: проверка пропускной способности"
@@ -147,34 +169,23 @@ def throughput(args, c, org_id, redis) -> dict:
             items.append(NewMessage(org_id, None, f"+7912{i:07d}", "technician", None,
                                     Rendered("bench", text, counted.encoding, counted.segments, ()), "kannel",
                                     f"bench:{i}"))
-        ids = notifier.queue(items)
-        todo = queue.Queue()
-        for mid in ids + ids[: n // 10]:  # 10% of the jobs run twice: they must not send twice
-            todo.put(mid)
-
-        def send():
-            while True:
-                try:
-                    mid = todo.get_nowait()
-                except queue.Empty:
-                    return
-                notifier.send(mid)
-
+        ids = notifier.queue(items)  # stored; the jobs go out below, all at once
         before = len(kannel.received)
-        start = time.perf_counter()
-        pool(args.threads, send)
+        start_at = time.perf_counter()
+        enqueuer.enqueue(ids + ids[: n // 10])  # 10% of the jobs run twice: they must not send twice
         wait_for(lambda: len(kannel.received) - before >= n, timeout=300, step=0.02)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start_at
         time.sleep(1.0)
         got = Counter(text for _s, to, text in kannel.received[before:] if to.startswith("+7912"))
         with c.engine.connect() as conn:
             statuses = Counter(conn.execute(sa.select(messages.c.status).where(messages.c.template == "bench"))
                                .scalars())
-        return {"messages": n, "threads": args.threads, "outbox_msg_per_s": round(n / elapsed, 1),
+        return {"messages": n, "workers": args.workers, "outbox_msg_per_s": round(n / elapsed, 1),
                 "bare_sendsms_msg_per_s": round(bare_rate, 1), "ratio_outbox_to_bare": round(n / elapsed / bare_rate, 2),
                 "received": sum(got.values()), "duplicates": sum(v - 1 for v in got.values() if v > 1),
                 "statuses": dict(statuses)}
     finally:
+        stop(procs)
         kannel.stop()
         sink.httpd.shutdown()
 
@@ -184,26 +195,19 @@ class _Noop:
         pass
 
 
-class _Queue:
-    def __init__(self):
-        self.q = queue.Queue()
-
-    def enqueue(self, ids):
-        for i in ids:
-            self.q.put(i)
-
-
-def lateness(args, c, org_id, redis) -> dict:
+def lateness(args, c, org_id, redis, logdir: Path) -> dict:
     n, window = args.reminders, args.window
     esc = EscalationService(c.uow)
     esc.set_track(org_id, SYSTEM, "acceptance", {"statuses": ["assigned"], "until": "accepted", "emergency": [],
                                                  "normal": [{"at": "assigned+30s", "remind": "assignee"}]})
     tech = c.registry.upsert_staff(org_id, SYSTEM, {"full_name": "Иванов Иван", "role": "technician",
                                                     "phone": "+79123456789"})
-    start = c.clock() + timedelta(seconds=8)  # the first moment; the requests are written before it
+    env = hotline_env(c.settings, args.redis_url, provider="log", rate_per_second=100_000)
+    procs = workers(c.settings, redis, args.workers, env, logdir)  # started before the requests are written
+    start_at = c.clock() + timedelta(seconds=20)  # the first moment; the scheduler starts and wakes them before it
     rows = []
     for i in range(n):
-        assigned_at = start + timedelta(seconds=window * i / n) - timedelta(seconds=30)
+        assigned_at = start_at + timedelta(seconds=window * i / n) - timedelta(seconds=30)
         rows.append({"org_id": org_id, "number": 100_000 + i, "channel": "api", "description": "Течёт кран",
                      "work_type": "water", "urgency": "normal", "status": "assigned", "assignee_id": tech.id,
                      "registered_at": assigned_at, "updated_at": assigned_at, "assigned_at": assigned_at,
@@ -213,20 +217,8 @@ def lateness(args, c, org_id, redis) -> dict:
         ids = list(conn.execute(sa.select(t.requests.c.id).where(t.requests.c.number >= 100_000)).scalars())
         now = c.clock()
         conn.execute(sa.insert(sms_wakeups), [{"request_id": i, "org_id": org_id, "due_at": now} for i in ids])
-
-    sends = _Queue()
-    notifier = Notifier(c, settings=SmsSettings(provider="log", rate_per_second=100_000), enqueuer=sends,
-                        redis=redis)
-    scheduler = Scheduler(notifier, esc, redis=redis, lock_key=f"hotline:bench:sms:{os.getpid()}")
-    stop = threading.Event()
-    threads = [threading.Thread(target=scheduler.run, args=(stop, 0.25), daemon=True)]
-    threads += [threading.Thread(target=_handle_outbox, args=(c, notifier, stop, k, args.workers), daemon=True)
-                for k in range(args.workers)]
-    threads += [threading.Thread(target=_sender, args=(notifier, sends, stop), daemon=True)
-                for _ in range(args.workers)]
-    for th in threads:
-        th.start()
-    deadline = time.monotonic() + window + 120
+    procs.append(start("cron", env, logdir / "cron.log"))
+    deadline = time.monotonic() + 20 + window + 120
     try:
         while time.monotonic() < deadline:
             with c.engine.connect() as conn:
@@ -235,11 +227,15 @@ def lateness(args, c, org_id, redis) -> dict:
                                            messages.c.status == "sent")).scalar()
             if sent >= n:
                 break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a process died; see {logdir}")
             time.sleep(0.5)
     finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=10)
+        stop(procs)
+    from rq import Queue
+
+    failed = Queue(cron_queue_name(c.settings.queue_name), connection=redis).failed_job_registry.count + \
+        Queue(c.settings.queue_name, connection=redis).failed_job_registry.count
     with c.engine.connect() as conn:
         log = t.escalation_log.c
         late = conn.execute(sa.select(messages.c.request_id, messages.c.sent_at, log.due_at, log.emitted_at,
@@ -256,39 +252,13 @@ def lateness(args, c, org_id, redis) -> dict:
     esc.tick(c.clock())  # baseline: one full scan over the same open requests
     full_tick = time.perf_counter() - full
     p95 = seconds[int(0.95 * (len(seconds) - 1))] if seconds else None
-    return {"reminders": n, "window_s": window, "sent": len(seconds),
-            "duplicates": sum(v - 1 for v in per_request.values() if v > 1),
+    return {"reminders": n, "window_s": window, "workers": args.workers, "sent": len(seconds),
+            "duplicates": sum(v - 1 for v in per_request.values() if v > 1), "failed_jobs": failed,
             "lateness_p50_s": round(statistics.median(seconds), 3) if seconds else None,
             "lateness_p95_s": round(p95, 3) if p95 is not None else None,
             "lateness_max_s": round(seconds[-1], 3) if seconds else None,
             "p95_by_stage_s": stages, "baseline_full_tick_s": round(full_tick, 3),
             "ratio_p95_to_full_tick": round(p95 / full_tick, 2) if p95 is not None and full_tick else None}
-
-
-def _handle_outbox(c, notifier, stop, part: int, parts: int):
-    """What rq's workers do with the outbox: each event's handlers, then the row marked handled (worker ``part`` of
-    ``parts`` takes the ids with that remainder)."""
-    o = t.outbox.c
-    while not stop.is_set():
-        with c.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.outbox).where(o.handled_at.is_(None), o.id % parts == part)
-                                .order_by(o.id).limit(200)).all()
-        for row in rows:
-            notifier.handle(row)
-        if rows:
-            with c.engine.begin() as conn:
-                conn.execute(sa.update(t.outbox).where(o.id.in_([r.id for r in rows])).values(handled_at=t.utcnow()))
-        else:
-            stop.wait(0.05)
-
-
-def _sender(notifier, sends, stop):
-    while not stop.is_set():
-        try:
-            mid = sends.q.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        notifier.send(mid)
 
 
 def main(argv=None) -> int:
@@ -297,25 +267,31 @@ def main(argv=None) -> int:
     from redis import Redis
 
     redis = Redis.from_url(args.redis_url)
-    settings = load_settings(environ={}, database_url=url, redis_url=args.redis_url, env="test",
-                             queue_name=f"bench-sms-{os.getpid()}")
-    c = bootstrap(settings, publisher=MemoryPublisher())
-    try:
-        org = c.registry.create_organisation("bench", "УК Бенчмарк", "Europe/Moscow")
-        result = {"throughput": throughput(args, c, org.id, redis), "lateness": lateness(args, c, org.id, redis)}
-    finally:
-        c.dispose()
-        if not args.keep:
-            drop(args)
+    logdir = Path(tempfile.mkdtemp(prefix="hotline-bench-sms-"))
+    result = {}
+    for part, measure in (("throughput", throughput), ("lateness", lateness)):
+        settings = load_settings(environ={}, database_url=url, redis_url=args.redis_url, env="test",
+                                 data_dir=str(logdir), queue_name=f"bench-sms-{os.getpid()}-{part}")
+        c = bootstrap(settings, publisher=MemoryPublisher())
+        try:
+            org = c.registry.organisation_by_code("bench") if part != "throughput" else \
+                c.registry.create_organisation("bench", "УК Бенчмарк", "Europe/Moscow")
+            result[part] = measure(args, c, org.id, redis, logdir)
+        finally:
+            c.dispose()
+    if not args.keep:
+        drop(args)
     tp, lt = result["throughput"], result["lateness"]
-    print(f"throughput to Kannel: {tp['outbox_msg_per_s']} msg/s through the outbox ({tp['threads']} senders), "
+    print(f"throughput to Kannel: {tp['outbox_msg_per_s']} msg/s through the outbox and {tp['workers']} rq workers, "
           f"bare sendsms {tp['bare_sendsms_msg_per_s']} msg/s, ratio {tp['ratio_outbox_to_bare']}; "
           f"received {tp['received']}/{tp['messages']}, duplicates {tp['duplicates']} "
           f"[{'ok' if tp['outbox_msg_per_s'] >= THROUGHPUT_TARGET else 'MISSED'} >= {THROUGHPUT_TARGET}]")
     print(f"reminders: {lt['sent']}/{lt['reminders']} sent, lateness p50 {lt['lateness_p50_s']} s, "
-          f"p95 {lt['lateness_p95_s']} s, max {lt['lateness_max_s']} s, duplicates {lt['duplicates']}; "
+          f"p95 {lt['lateness_p95_s']} s, max {lt['lateness_max_s']} s, duplicates {lt['duplicates']}, "
+          f"failed jobs {lt['failed_jobs']}; p95 by stage {lt['p95_by_stage_s']}; "
           f"baseline one full escalation tick {lt['baseline_full_tick_s']} s "
           f"[{'ok' if (lt['lateness_p95_s'] or 99) <= LATENESS_TARGET else 'MISSED'} p95 <= {LATENESS_TARGET}]")
+    print(f"process logs: {logdir}")
     Path(args.results).mkdir(parents=True, exist_ok=True)
     (Path(args.results) / "sms.json").write_text(json.dumps(result, indent=2, default=str))
     return 0
