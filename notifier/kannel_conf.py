@@ -63,6 +63,10 @@ sendsms-interface = 127.0.0.1
 log-file = "{log_dir}/smsbox.log"
 log-level = {log_level}
 mo-recode = true
+# A get-url that fails (the web app restarting, or a handling error answered 5xx) is tried again: the inbound
+# message is stored first and its retry is handled, not refused as a replay.
+http-request-retry = 5
+http-queue-delay = 10
 
 group = sendsms-user
 username = {settings.kannel_username}
