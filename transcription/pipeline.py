@@ -19,7 +19,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from rq.timeouts import JobTimeoutException
 
-from journal_api.service.transcripts import bare_reason
+from journal_api.service.transcripts import FILLING_KINDS, bare_reason
 
 from .audio import STATUS_PREFIX, AudioError
 from .engine import get_engine
@@ -76,7 +76,10 @@ def facts_of(text: str, registry: Registry | None) -> dict:
 
 
 def finish(container, transcript_id: int, result: dict, org_id: int) -> list[str]:
-    facts = facts_of(result.get("text", ""), registry_for(container, org_id))
+    """Store a finished transcript with its facts, and fill the request. A whole call's transcript gets no facts:
+    it holds the IVR's prompts and the dispatcher's voice too (see FILLING_KINDS)."""
+    kind = container.transcripts.get(transcript_id).kind
+    facts = facts_of(result.get("text", ""), registry_for(container, org_id)) if kind in FILLING_KINDS else None
     notes = [NOTES.get(n, n) for n in result.get("notes") or []]
     if notes:
         log.warning("transcript %s: %s", transcript_id, ", ".join(result.get("notes") or []))

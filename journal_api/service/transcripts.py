@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 ASR = Actor(kind="system", role="system", name="asr")
 PLACE_FIELDS = ("apartment", "entrance", "floor")
 MAX_DESCRIPTION = 4000
+# The recordings that are the caller's own words. The whole call ("call") also holds the IVR's prompts ("если
+# пахнет газом, нажмите 1") and the dispatcher's voice: its transcript is for reading, it never fills the request.
+FILLING_KINDS = ("description", "voicemail")
 # The IVR's explicit "other" (ivr_flows/flows/default.yaml): key 9 of the category menu enters "cat_other"; the
 # menu's default (nothing pressed) enters the same node, so the key must be the digit keyed at that menu. The keys of
 # the menus before it tell how many digits they took.
@@ -241,7 +244,7 @@ class TranscriptService:
     # -- filling the request -------------------------------------------------------------------------------------
     def fill_request(self, transcript_id: int) -> list[str]:
         row = self.get(transcript_id)
-        if row.status != "done":
+        if row.status != "done" or row.kind not in FILLING_KINDS:
             return []
         request_id = row.request_id
         if request_id is None and row.call_id is not None:

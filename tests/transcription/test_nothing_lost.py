@@ -248,3 +248,19 @@ def test_a_stream_failed_as_interrupted_by_an_earlier_version_is_transcribed_whe
     row = container.transcripts.get(tid)
     assert (row.status, row.recording_id) == ("pending", rec_id) and queues[0].count == 1
     assert row.error == "распознаётся заново по сохранённой записи (запись оборвалась)"
+
+
+def test_a_whole_call_transcript_never_fills_the_request_it_also_holds_the_ivr_prompts(container, org, building):
+    from transcription.pipeline import finish
+
+    call_id = _call(container, org.id)
+    number = container.calls.register_from_call(call_id)["number"]
+    container.calls.ended(call_id, at=T0, status="answered", ivr_path=PATH, digits=[])
+    tid = container.transcripts.open(org_id=org.id, kind="call", call_id=call_id)
+    menu = "если пахнет газом нажмите один " + GAS  # the IVR's menu is in the whole call's recording
+    words = [{"w": w, "start": i * 0.5, "end": i * 0.5 + 0.4, "conf": 0.9} for i, w in enumerate(menu.split())]
+    assert finish(container, tid, {"text": menu, "words": words, "engine": "whisper"}, org.id) == []
+    req = container.requests.get(org.id, number, Actor.system("t"))
+    assert (req.work_type, req.urgency, req.building) == ("other", "normal", None)
+    row = container.transcripts.get(tid)
+    assert (row.status, row.facts) == ("done", None) and row.text == menu
