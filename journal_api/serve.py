@@ -109,16 +109,34 @@ def run_worker(settings: Settings, *, relay_every: float = RELAY_EVERY_SECONDS) 
                              daemon=True)
     relay.start()
     connection = Redis.from_url(settings.redis_url)
+    quiet = QuietPeriodicJobs(cron_queue_name(settings.queue_name))
+    logging.getLogger("rq.worker").addFilter(quiet)
     try:
         queues = [Queue(name, connection=connection) for name in (cron_queue_name(settings.queue_name),
                                                                   settings.queue_name)]
         worker = SimpleWorker(queues, connection=connection)
         worker.work(logging_level="INFO")
     finally:
+        logging.getLogger("rq.worker").removeFilter(quiet)
         stop.set()
         relay.join(timeout=5)
         connection.close()
         container.dispose()
+
+
+class QuietPeriodicJobs(logging.Filter):
+    """rq's worker logs three INFO lines per job; the scheduler's jobs (a wake-up every 0.25 s) would bury the log.
+    Their INFO lines are dropped; a failure (rq logs it at ERROR) still shows."""
+
+    def __init__(self, cron_queue: str):
+        super().__init__()
+        self.marks = (cron_queue, "journal_api.cron.run_task(", "result discarded immediately")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        text = record.getMessage()
+        return not any(mark in text for mark in self.marks)
 
 
 def wire_worker(container) -> list:

@@ -216,3 +216,20 @@ def test_reminders_leave_once_across_a_redis_restart_and_a_killed_worker_and_sch
     with container.engine.connect() as conn:
         logged = conn.execute(sa.select(sa.func.count()).select_from(t.escalation_log)).scalar()
     assert logged == 12
+
+
+def test_the_workers_log_keeps_quiet_about_the_schedulers_jobs_but_not_about_their_failures():
+    import logging
+
+    from journal_api.serve import QuietPeriodicJobs
+
+    quiet = QuietPeriodicJobs("hotline-cron")
+
+    def record(level, msg, *args):
+        return logging.LogRecord("rq.worker", level, __file__, 1, msg, args, None)
+
+    assert not quiet.filter(record(logging.INFO, "Worker %s: %s: %s (%s)", "w1", "hotline-cron", "Job OK", "j1"))
+    assert not quiet.filter(record(logging.INFO, "Successfully completed %s job in %ss on worker %s",
+                                   "journal_api.cron.run_task('notifier.0')", "0.01", "w1"))
+    assert quiet.filter(record(logging.INFO, "Worker %s: %s: %s (%s)", "w1", "hotline", "Job OK", "j2"))
+    assert quiet.filter(record(logging.ERROR, "%s: run_task('notifier.0') failed on hotline-cron", "w1"))
