@@ -98,14 +98,15 @@ def worker(container) -> None:
 
 
 WAKE_EVERY_SECONDS = 0.25  # reminders leave within about this of their moment (bench/sms.py measures it)
+UPKEEP_EVERY_SECONDS = 5  # retries and leases are seconds to minutes apart
 
 
 def periodic(container) -> list:
-    """(every_seconds, callable) pairs that `hotline cron` enqueues: the reminders' and escalations' wake-ups and
-    the messages' retries (notifier.scheduler.Scheduler.tick), built once per process on the process's notifier."""
+    """(every_seconds, callable) pairs that `hotline cron` enqueues: the reminders' and escalations' wake-ups
+    (notifier.0), the messages' retries and stale claims (notifier.1); one Scheduler per process, on its notifier."""
     built: list = []
 
-    def wake():
+    def scheduler():
         if not built:
             from .runtime import get_notifier
             from .scheduler import BatchedEvents, CollectingPublisher, Scheduler, ladder_escalation
@@ -113,9 +114,9 @@ def periodic(container) -> list:
             collected = CollectingPublisher()
             built.append(Scheduler(get_notifier(), ladder_escalation(container, collected),
                                    escalation_publisher=collected, events=BatchedEvents(container)))
-        return built[0].tick()
+        return built[0]
 
-    return [(WAKE_EVERY_SECONDS, wake)]
+    return [(WAKE_EVERY_SECONDS, lambda: scheduler().wake()), (UPKEEP_EVERY_SECONDS, lambda: scheduler().upkeep())]
 
 
 def up(settings) -> list:

@@ -53,7 +53,7 @@ def test_the_scheduler_enqueues_every_periodic_task_on_the_cron_queue_and_a_work
     cron = build_cron(settings, container, redis_conn)
     names = {job.name.split(":", 1)[1] for job in cron.get_jobs()}
     assert {"escalation.tick", "assignment.reassign_unaccepted", "analytics.warm", "recordings.purge_expired",
-            "notifier.0", "transcription.0"} <= names
+            "notifier.0", "notifier.1", "transcription.0"} <= names
     queue = Queue(cron_queue_name(settings.queue_name), connection=redis_conn)
     try:
         enqueued = {job.name.split(":", 1)[1] for job in cron.enqueue_jobs()}
