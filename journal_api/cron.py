@@ -25,6 +25,7 @@ import logging
 import secrets
 import signal
 import threading
+import time
 from importlib.metadata import entry_points
 from typing import Callable
 
@@ -42,6 +43,7 @@ ANALYTICS_DAYS = 31  # the hourly warm-up keeps the last month's figures; `hotli
 RETENTION_CRON = "30 3 * * *"  # daily, local time of the scheduler's machine
 LEASE_SECONDS = 5.0  # the leader's lease; a standby takes over this long after the leader stopped
 ROUND_SECONDS = 0.25  # the longest the loop sleeps (renews the lease, sees a stop)
+STALE_SECONDS = 30  # a quick task's job older than this no longer holds the task up (its worker died)
 PENDING = (b"queued", b"started", b"deferred", b"scheduled")
 Task = tuple[float, Callable[[], object]]
 
@@ -147,9 +149,16 @@ class HotlineCron(CronScheduler):
 
     # -- enqueueing ----------------------------------------------------------------------------------------------
     def pending(self, job) -> bool:
-        """The task's newest job has not finished yet (queued, running, ...)."""
-        newest = job.get_job_ids(self.connection, 0, 0)
-        return bool(newest) and self.connection.hget(f"rq:job:{newest[0]}", "status") in PENDING
+        """The task's newest job has not finished yet (queued, running, ...) and is not stale: a worker killed in
+        the middle of a job leaves it "started" until rq's maintenance notices, which must not hold the task up."""
+        newest = self.connection.zrange(job.job_history_key, 0, 0, desc=True, withscores=True)
+        if not newest:
+            return False
+        job_id, enqueued_at = newest[0]
+        quick = job.interval is not None and job.interval < 10
+        if time.time() - enqueued_at > (STALE_SECONDS if quick else job.job_options.get("job_timeout", 180)):
+            return False
+        return self.connection.hget(f"rq:job:{job_id.decode()}", "status") in PENDING
 
     def enqueue_jobs(self) -> list:
         from rq.utils import now

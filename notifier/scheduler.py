@@ -91,8 +91,9 @@ class Scheduler:
         """Events collected by a CollectingPublisher (production wiring, see notifier.plugin) go to their jobs."""
         collected = getattr(self.escalation_publisher, "ids", None)
         if collected:
-            ids, collected[:] = list(collected), []
-            self.events.publish(ids)
+            ids = list(collected)
+            self.events.publish(ids)  # Redis away: they wait here for the next wake-up (or the relay, 30 s on)
+            del collected[:len(ids)]
 
     def run_wakeups(self, now: datetime) -> int:
         due = self.wakeups.due(now, self.batch)

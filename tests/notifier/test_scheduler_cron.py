@@ -99,6 +99,11 @@ def test_a_task_whose_job_is_still_waiting_is_not_enqueued_again(worker_process,
         time.sleep(0.3)
         assert cron.enqueue_jobs() == []  # no worker took the first one: no pile-up
         assert queue.count == 1
+        job = cron.get_jobs()[0]
+        newest = job.get_job_ids(redis_conn, 0, 0)[0]
+        redis_conn.zadd(job.job_history_key, {newest: time.time() - 31})  # its worker died long ago, say
+        time.sleep(0.3)
+        assert len(cron.enqueue_jobs()) == 1  # a stale job does not hold the task up
     finally:
         cron.resign()
         _forget(redis_conn, settings.queue_name)
