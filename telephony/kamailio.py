@@ -140,7 +140,8 @@ def render(*, listen_host: str, listen_port: int, workers: list[tuple[str, int]]
     if trunk and trunk.get("registrar"):
         trunk_cfg = (f'modparam("uac", "reg_db_url", "text://{dbtext_dir}")\n'
                      f'modparam("uac", "reg_contact_addr", "{listen_host}:{listen_port}")\n'
-                     'modparam("uac", "reg_timer_interval", 5)\n'  # checks one row: cheap; the first REGISTER within 5 s
+                     # the timer checks one row (cheap); the first REGISTER goes out within 5 s of the start
+                     'modparam("uac", "reg_timer_interval", 5)\n'
                      'modparam("uac", "reg_retry_interval", 30)\n')
         _write_uacreg(dbtext_dir, trunk)
     return f"""#!KAMAILIO

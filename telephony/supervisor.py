@@ -2,9 +2,10 @@
 or a trunk is configured.
 
 N = 1 without a trunk: the worker listens on the public port (``sip_port``). Otherwise each worker gets a private
-port and Kamailio listens on the public one (telephony/kamailio.py) and registers at the trunk. A worker that dies (even ``kill -9``) is restarted on the same
-ports after the spool is repaired: the WAV headers of its calls are fixed here, and the new worker's mover stores
-those calls in the journal as ``failed`` with their partial recordings.
+port and Kamailio listens on the public one (telephony/kamailio.py) and registers at the trunk. A worker that
+dies (even ``kill -9``) is restarted on the same ports after the spool is repaired: the WAV headers of its calls
+are fixed here, and the new worker's mover stores those calls in the journal as ``failed`` with their partial
+recordings.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Call endpoints (issue 4): the calls list for the ПП 416 answer-time report (each call with its recordings and its
-request), one call, the audio of a recording (every listen audited), and closing a callback task. Handlers: schema -> service
--> dump."""
+request), one call, the audio of a recording (every listen audited), and closing a callback task. Handlers:
+schema -> service -> dump."""
 from __future__ import annotations
 
 import base64

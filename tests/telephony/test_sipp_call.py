@@ -1,5 +1,6 @@
-"""SIPp calls the hotline: RFC 2833 keys from pcaps generated per call (telephony/sipp.py: dtmf_pcap, one RTP series
-per call; sip-tester's own pcaps share one SSRC and would be dropped as duplicates) and Russian speech streamed as RTP."""
+"""SIPp calls the hotline: RFC 2833 keys from pcaps generated per call (telephony/sipp.py: dtmf_pcap, one RTP
+series per call; sip-tester's own pcaps share one SSRC and would be dropped as duplicates) and Russian speech
+streamed as RTP."""
 from __future__ import annotations
 
 import subprocess
