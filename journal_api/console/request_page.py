@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 
+from recordings.retention import status_text
+
 from ..domain.errors import DomainError, NotFound
 from ..domain.status import allowed_targets
 from ..service.requests import NewRequest
@@ -62,6 +64,7 @@ def _recordings(org_id: int, request_id: int) -> list[dict]:
     texts = data.transcripts(org_id, [r["id"] for r in recs], request_id)
     for rec in recs:
         rec["transcript"] = texts.pop(rec["id"], None)
+        rec["note"] = status_text("purged") if rec.get("purged_at") is not None else None
     loose = list(texts.values())  # transcripts without a recording of this request (e.g. a live one)
     return recs + [{"id": None, "transcript": tr, "kind": tr.get("kind")} for tr in loose]
 
@@ -212,6 +215,8 @@ def routes(bp) -> None:
         rec = data.recording(user.org_id, recording_id)
         if rec is None:
             abort(404)
+        if rec.get("purged_at") is not None:  # deleted by its retention period: gone, not unknown
+            abort(410)
         key = rec.get("blob_key") or rec.get("storage_key")
         blobs = container().blobs
         if not key or not blobs.exists(key):

@@ -82,3 +82,21 @@ def test_in_chromium_opening_the_request_logs_nothing_and_pressing_play_logs_one
         page.wait_for_timeout(500)
         browser.close()
     assert _listens(container) == [("Петрова Анна Сергеевна", rec_id)]
+
+
+def test_a_recording_purged_by_its_retention_period_says_so_on_the_page_and_its_audio_is_gone(
+        console, container, recorded_request, monkeypatch):
+    from journal_api.storage import tables_calls as tc
+    from recordings.retention import purge_expired
+
+    r, rec_id, _ = recorded_request
+    monkeypatch.setenv("HOTLINE_RECORDINGS_RETENTION_DAYS", "30")
+    with container.engine.begin() as conn:
+        conn.execute(sa.update(tc.recordings).where(tc.recordings.c.id == rec_id)
+                     .values(created_at=container.clock() - timedelta(days=31)))
+    assert purge_expired(container) == 1
+    page = console.get(f"/requests/{r.number}").get_data(as_text=True)
+    assert "запись удалена по сроку хранения" in page
+    assert f'src="/recordings/{rec_id}/audio"' not in page
+    assert console.get(f"/recordings/{rec_id}/audio").status_code == 410
+    assert _listens(container) == []
