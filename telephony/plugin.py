@@ -56,7 +56,8 @@ def commands(cli) -> None:
             container.dispose()
         if row is None or not row.sip_account:
             raise click.UsageError(f"Staff member {staff_id} does not exist or has no sip_account.")
-        click.echo(f"{row.sip_account} {staff_password(container.settings.secret_key, row.org_id, row.sip_account)}")
+        password = staff_password(container.settings.effective_secret_key, row.org_id, row.sip_account)
+        click.echo(f"{row.sip_account} {password}")
 
     caller.command(cli)
     _recordings_commands(cli)

@@ -120,7 +120,7 @@ class Supervisor:
         self.accounts_loaded = True
         rows = unambiguous(rows)
         accounts = [{"username": r.sip_account, "role": r.role,
-                     "password": kamailio.staff_password(self.settings.secret_key, r.org_id, r.sip_account)}
+                     "password": kamailio.staff_password(self.settings.effective_secret_key, r.org_id, r.sip_account)}
                     for r in rows]
         return accounts, on_duty(rows, shifts, absences, datetime.now(timezone.utc))
 
