@@ -244,16 +244,41 @@ def ladder_escalation(container, publisher):
     return EscalationService(uow)
 
 
-def handle_events(outbox_ids: list[int]) -> list[str]:
-    """rq job: the journal's outbox handling of each event, in order (idempotent; an error propagates to rq after
-    the others were tried, and its event stays unhandled for the relay). Their messages leave in batches."""
-    from journal_api.jobs import handle_outbox
+def handle_events(outbox_ids: list[int]) -> int:
+    """rq job: the outbox events of a wake-up, as the journal's ``handle_outbox`` handles one (attempts counted, the
+    subscribed handlers run, the row marked handled, or its error kept and raised), with one read and one write for
+    the batch instead of three transactions an event. Their messages leave in batches. An event that fails does not
+    stop the others; rq records the failure and the relay retries the event."""
+    from journal_api import jobs
 
     from .runtime import get_notifier
 
+    c, o = jobs._get_container(), t.outbox.c
+    with c.engine.begin() as conn:
+        rows = conn.execute(sa.select(t.outbox).where(o.id.in_(outbox_ids), o.handled_at.is_(None))
+                            .order_by(o.id)).all()
+        if rows:
+            conn.execute(sa.update(t.outbox).where(o.id.in_([r.id for r in rows])).values(attempts=o.attempts + 1))
+    done, errors = [], []
     collecting = getattr(get_notifier().enqueuer, "collecting", None)
     with collecting() if collecting else nullcontext():
-        return _each(outbox_ids, handle_outbox)
+        for row in rows:
+            try:
+                for handler in jobs.handlers_for(row.name):
+                    handler(c, row)
+                done.append(row.id)
+            except Exception as exc:  # the next events still go out; rq records the failure below
+                errors.append((row.id, exc))
+    with c.engine.begin() as conn:
+        if done:
+            conn.execute(sa.update(t.outbox).where(o.id.in_(done), o.handled_at.is_(None))
+                         .values(handled_at=t.utcnow(), last_error=None))
+        for oid, exc in errors:
+            conn.execute(sa.update(t.outbox).where(o.id == oid).values(last_error=repr(exc)[:2000]))
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(rows)} event(s) failed: "
+                           f"{', '.join(f'{oid}: {exc!r}' for oid, exc in errors)}") from errors[0][1]
+    return len(done)
 
 
 def _snapshot(row, status_since) -> RequestSnapshot:

@@ -238,3 +238,32 @@ def test_the_workers_log_keeps_quiet_about_the_schedulers_jobs_but_not_about_the
                                    "journal_api.cron.run_task('notifier.0')", "0.01", "w1"))
     assert quiet.filter(record(logging.INFO, "Worker %s: %s: %s (%s)", "w1", "hotline", "Job OK", "j2"))
     assert quiet.filter(record(logging.ERROR, "%s: run_task('notifier.0') failed on hotline-cron", "w1"))
+
+
+def test_a_batch_of_events_marks_each_handled_once_and_keeps_the_error_of_a_failing_one(worker_process, org,
+                                                                                       monkeypatch):
+    from notifier.scheduler import handle_events
+
+    container = worker_process
+    good = container.requests.register(org.id, DISPATCHER, NewRequest(description="Течёт кран"))
+    bad = container.requests.register(org.id, DISPATCHER, NewRequest(description="Нет света"))
+    with container.engine.connect() as conn:
+        ids = list(conn.execute(sa.select(t.outbox.c.id).order_by(t.outbox.c.id)).scalars())
+    seen = []
+
+    def handler(_container, row):
+        if row.request_id == bad.id:
+            raise RuntimeError("провайдер недоступен")
+        seen.append(row.id)
+
+    monkeypatch.setattr(jobs, "_HANDLERS", {"*": [handler]})
+    with pytest.raises(RuntimeError, match="провайдер недоступен"):
+        handle_events(ids)
+    assert handle_events([i for i in ids if i in seen]) == 0  # handled ones are not handled again
+    with container.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(t.outbox))}
+    assert seen and all(rows[i].handled_at is not None and rows[i].attempts == 1 for i in seen)
+    failed = [r for r in rows.values() if r.request_id == bad.id]
+    assert failed and all(r.handled_at is None and "провайдер недоступен" in r.last_error and r.attempts == 1
+                          for r in failed)
+    assert {r.request_id for r in rows.values() if r.id in seen} == {good.id}
