@@ -2,6 +2,8 @@
 served for real (smsbox calls its webhooks over HTTP)."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
 import socket
 import subprocess
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from notifier.inbound import InboundService
 from notifier.kannel_conf import KannelPorts, render
 
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
@@ -161,3 +164,23 @@ def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
             return value
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+
+
+@contextlib.contextmanager
+def kannel_serving(app, sms_settings, workdir: Path, make_notifier, **own):
+    """The app served on a free port and a Kannel calling its webhooks, configured like the deployment's
+    ``sms_settings`` with provider kannel, password "pw", sender 4740 and ``own``. ``make_notifier(settings, kannel,
+    web)`` gives the notifier the app uses (outbound and inbound); Kannel runs while the block does. Yields
+    (notifier, kannel)."""
+    with WebServer(app) as web:
+        settings = dataclasses.replace(sms_settings, provider="kannel", kannel_password="pw", sender="4740",
+                                       callback_url=web.url, **own)
+        kannel = Kannel(settings, web.url, workdir)
+        notifier = make_notifier(settings, kannel, web)
+        app.extensions["hotline.notifier"] = notifier
+        app.extensions["hotline.sms_inbound"] = InboundService(notifier)
+        kannel.start()
+        try:
+            yield notifier, kannel
+        finally:
+            kannel.stop()

@@ -6,11 +6,10 @@ import dataclasses
 
 import pytest
 
-from notifier.inbound import InboundService
 from notifier.service import Notifier
 
 from sms_support import DISPATCHER, all_messages, pump
-from sms_kannel import Kannel, WebServer, wait_for
+from sms_kannel import kannel_serving, wait_for
 
 pytestmark = pytest.mark.e2e
 TECH = "+79123456789"
@@ -18,20 +17,12 @@ TECH = "+79123456789"
 
 @pytest.fixture
 def kannel_world(app, container, sms_settings, enqueued, redis_conn, tmp_path):
-    web = WebServer(app).__enter__()
-    settings = dataclasses.replace(sms_settings, provider="kannel", kannel_password="pw", sender="4740",
-                                   callback_url=web.url)
-    kannel = Kannel(settings, web.url, tmp_path)
-    settings = dataclasses.replace(settings, kannel_sendsms_url=kannel.sendsms_url)
-    notifier = Notifier(container, settings=settings, enqueuer=enqueued, redis=redis_conn)
-    app.extensions["hotline.notifier"] = notifier
-    app.extensions["hotline.sms_inbound"] = InboundService(notifier)
-    kannel.start()
-    try:
-        yield notifier, kannel
-    finally:
-        kannel.stop()
-        web.__exit__(None, None, None)
+    def notifier(settings, kannel, web):
+        settings = dataclasses.replace(settings, kannel_sendsms_url=kannel.sendsms_url)
+        return Notifier(container, settings=settings, enqueuer=enqueued, redis=redis_conn)
+
+    with kannel_serving(app, sms_settings, tmp_path, notifier) as world:
+        yield world
 
 
 def test_kannel_sends_ucs2_gets_the_receipt_and_applies_the_technicians_reply(container, org, assigned,

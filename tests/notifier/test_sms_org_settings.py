@@ -2,14 +2,11 @@
 on its own Kannel (its own webhook secret) next to another one on the deployment's log provider."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import sqlalchemy as sa
 
 from journal_api.service.requests import NewRequest
 from journal_api.storage import tables as t
-from notifier.inbound import InboundService
 from notifier.service import Notifier
 
 from sms_support import DISPATCHER, SYSTEM, all_messages, pump
@@ -75,25 +72,18 @@ def test_only_an_admin_may_read_or_set_the_provider(client, org, make_token, rol
 def two_orgs(app, container, org, other_org, building, technician, sms_settings, enqueued, redis_conn, tmp_path,
              client, make_token):
     """Organisation "demo" on its own Kannel (own secret, own sender), "other" on the deployment's log provider."""
-    from sms_kannel import Kannel, WebServer
+    from sms_kannel import kannel_serving
 
-    web = WebServer(app).__enter__()
-    own = dataclasses.replace(sms_settings, provider="kannel", kannel_password="pw", sender="4740",
-                              kannel_secret=ORG_SECRET, callback_url=web.url)
-    kannel = Kannel(own, web.url, tmp_path)  # its get-url and dlr-url carry the organisation's secret
-    response = _put(client, make_token, {"provider": "kannel", "sender": "4740", "kannel_password": "pw",
-                                         "kannel_secret": ORG_SECRET, "kannel_sendsms_url": kannel.sendsms_url,
-                                         "callback_url": web.url})
-    assert response.status_code == 200, response.get_json()
-    notifier = Notifier(container, settings=sms_settings, enqueuer=enqueued, redis=redis_conn)
-    app.extensions["hotline.notifier"] = notifier
-    app.extensions["hotline.sms_inbound"] = InboundService(notifier)
-    kannel.start()
-    try:
-        yield notifier, kannel
-    finally:
-        kannel.stop()
-        web.__exit__(None, None, None)
+    def notifier(own, kannel, web):
+        response = _put(client, make_token, {"provider": "kannel", "sender": "4740", "kannel_password": "pw",
+                                             "kannel_secret": ORG_SECRET, "kannel_sendsms_url": kannel.sendsms_url,
+                                             "callback_url": web.url})
+        assert response.status_code == 200, response.get_json()
+        return Notifier(container, settings=sms_settings, enqueuer=enqueued, redis=redis_conn)
+
+    # Kannel's get-url and dlr-url carry the organisation's secret
+    with kannel_serving(app, sms_settings, tmp_path, notifier, kannel_secret=ORG_SECRET) as world:
+        yield world
 
 
 def _assigned_in(container, org_id, phone, street):
