@@ -137,38 +137,32 @@ def test_the_rate_of_a_provider_is_kept_across_senders(redis_conn, queue_name):
     assert stamps[-1] - stamps[0] >= 2.0  # 12 sends at 5/s take more than two seconds
 
 
-def test_no_burst_of_twice_the_rate_across_a_seconds_boundary(redis_conn, queue_name):
-    """A fixed per-second counter let 5 sends at x.95 and 5 more at (x+1).0: 10 within 0.1 s."""
+def _acquired_at(redis_conn, queue_name, rate, sends, *, start, work_s=0.0):
+    """The fake clock's reading each time one limiter lets a send through at ``rate`` per second, ``work_s`` spent
+    after each send; the limiter's waits advance the fake clock."""
     from notifier.ratelimit import RateLimiter
 
-    now = [1000.95]
-    waits = []
+    now = [start]
 
     def sleep(seconds):
-        waits.append(seconds)
         now[0] += seconds
 
     limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
     stamps = []
-    for _ in range(10):
-        limiter.acquire(name, 5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(sends):
+        limiter.acquire(name, rate, clock=lambda: now[0], sleep=sleep)
         stamps.append(now[0])
-        now[0] += 0.01
+        now[0] += work_s
+    return stamps
+
+
+def test_no_burst_of_twice_the_rate_across_a_seconds_boundary(redis_conn, queue_name):
+    """A fixed per-second counter let 5 sends at x.95 and 5 more at (x+1).0: 10 within 0.1 s."""
+    stamps = _acquired_at(redis_conn, queue_name, 5, 10, start=1000.95, work_s=0.01)
     assert stamps[5] - stamps[0] >= 0.999  # the sixth waits a whole second after the first
     assert max(sum(1 for s in stamps if start <= s < start + 0.999) for start in stamps) <= 5
 
 
 def test_a_rate_below_one_per_second_spaces_the_sends(redis_conn, queue_name):
-    from notifier.ratelimit import RateLimiter
-
-    now = [50.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-
-    limiter, name = RateLimiter(redis_conn, prefix=f"{queue_name}:rate"), uuid.uuid4().hex
-    stamps = []
-    for _ in range(3):
-        limiter.acquire(name, 0.5, clock=lambda: now[0], sleep=sleep)
-        stamps.append(now[0])
+    stamps = _acquired_at(redis_conn, queue_name, 0.5, 3, start=50.0)
     assert stamps[1] - stamps[0] >= 2.0 and stamps[2] - stamps[1] >= 2.0
