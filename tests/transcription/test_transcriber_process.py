@@ -9,40 +9,19 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from redis import Redis
 
-from journal_api.storage import tables as t
 from transcription.pipeline import low_queue_name, on_recording_stored, queue_name
 
 from asr_support import read_pcm, russian_wav, silence, write_wav
+from journal_support import T0, answered_call, stored_event, wait_transcript
 from test_live import grow
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 TEXT = "Здравствуйте. В подъезде пахнет газом. Улица Ленина, дом десять, квартира пять."
-
-
-def _call(c, org_id, u):
-    call_id = c.calls.open_call(org_id=org_id, sip_call_id=f"sip-{u}", call_uuid=u, from_number="+79035551001",
-                                to_number="+74950000000", arrived_at=T0, worker="w0")
-    c.calls.answered(call_id, T0)
-    return call_id
-
-
-def _wait(c, call_id, kind, statuses, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = c.transcripts.find(call_id=call_id, kind=kind)
-        if row is not None and row.status in statuses:
-            return row
-        time.sleep(0.2)
-    raise AssertionError(f"the {kind} transcript of call {call_id} is not {statuses} after {timeout} s")
 
 
 @pytest.fixture
@@ -79,37 +58,34 @@ def test_the_transcriber_process_transcribes_a_live_stream_and_a_queued_call_and
 
     # a live stream, announced before its audio, as the SIP worker does
     u = uuid.uuid4().hex[:12]
-    call_id = _call(container, org.id, u)
+    call_id = answered_call(container, org.id, u)
     path = tmp_path / f"{u}-description.wav"
     redis.rpush(live_key, json.dumps({"call_uuid": u, "call_id": call_id, "org_id": org.id, "name": "description",
                                       "path": str(path), "sample_rate": rate, "started_at": T0.isoformat()}))
     grow(path, pcm + silence(1.0), speed=4.0)
-    row = _wait(container, call_id, "description", ("done", "failed"), timeout=180)
+    row = wait_transcript(container, call_id, "description", ("done", "failed"), timeout=180, step=0.2)
     assert row.status == "done" and "газом" in row.text.lower(), (tmp_path / "transcriber.log").read_text()[-2000:]
 
     # a whole call stored after the fact: the process works the low-priority queue too
     whole = container.calls.attach_recording(call_id=call_id, kind="call",
                                              path=write_wav(tmp_path / "call.wav", pcm, rate))
-    with container.engine.connect() as conn:
-        event = next(r for r in conn.execute(sa.select(t.outbox).where(t.outbox.c.name == "recording.stored"))
-                     if r.payload["recording_id"] == whole)
-    on_recording_stored(container, event)
-    row = _wait(container, call_id, "call", ("done", "failed"), timeout=180)
+    on_recording_stored(container, stored_event(container, whole))
+    row = wait_transcript(container, call_id, "call", ("done", "failed"), timeout=180, step=0.2)
     assert row.status == "done" and row.recording_id == whole and "газом" in row.text.lower()
 
     # stopped while a stream is in progress: the stream is handed back to the queue, not failed
     u2 = uuid.uuid4().hex[:12]
-    call2 = _call(container, org.id, u2)
+    call2 = answered_call(container, org.id, u2)
     path2 = tmp_path / f"{u2}-description.wav"
     writer = threading.Thread(target=grow, args=(path2, pcm * 3), kwargs={"speed": 1.0, "done": False},
                               daemon=True)
     redis.rpush(live_key, json.dumps({"call_uuid": u2, "call_id": call2, "org_id": org.id, "name": "description",
                                       "path": str(path2), "sample_rate": rate, "started_at": T0.isoformat()}))
     writer.start()
-    _wait(container, call2, "description", ("live",), timeout=60)
+    wait_transcript(container, call2, "description", ("live",), timeout=60, step=0.2)
     transcriber.send_signal(signal.SIGTERM)
     assert transcriber.wait(60) == 0
-    row = _wait(container, call2, "description", ("pending",), timeout=5)
+    row = wait_transcript(container, call2, "description", ("pending",), timeout=5, step=0.2)
     assert row.error == "распознаётся заново по сохранённой записи (распознавание остановлено)"
     writer.join()
     redis.close()
