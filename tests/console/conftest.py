@@ -22,39 +22,39 @@ def make_request(container, org, building):
     return make
 
 
+def _staff_who_signs_in(container, org, full_name, role, phone, login):
+    staff = container.registry.upsert_staff(org.id, SYSTEM, {"full_name": full_name, "role": role, "phone": phone})
+    ConsoleAuth(container.uow, container.clock).set_password("demo", staff.id, PASSWORD, login=login)
+    return staff
+
+
+def _signed_in(client, login):
+    response = sign_in(client, login=login)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.csrf = csrf_of(client, "/journal")
+    return client
+
+
 @pytest.fixture
 def dispatcher(container, org):
-    staff = container.registry.upsert_staff(org.id, SYSTEM, {
-        "full_name": "Петрова Анна Сергеевна", "role": "dispatcher", "phone": "+7 903 111-22-33"})
-    ConsoleAuth(container.uow, container.clock).set_password("demo", staff.id, PASSWORD, login="petrova")
-    return staff
+    return _staff_who_signs_in(container, org, "Петрова Анна Сергеевна", "dispatcher", "+7 903 111-22-33", "petrova")
 
 
 @pytest.fixture
 def console(client, dispatcher):
     """A test client signed in as the dispatcher; ``console.csrf`` is the token for its forms."""
-    response = sign_in(client)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    client.csrf = csrf_of(client, "/journal")
-    return client
+    return _signed_in(client, "petrova")
 
 
 @pytest.fixture
 def manager(container, org):
-    staff = container.registry.upsert_staff(org.id, SYSTEM, {
-        "full_name": "Орлов Алексей Викторович", "role": "manager", "phone": "+7 903 111-22-44"})
-    ConsoleAuth(container.uow, container.clock).set_password("demo", staff.id, PASSWORD, login="orlov")
-    return staff
+    return _staff_who_signs_in(container, org, "Орлов Алексей Викторович", "manager", "+7 903 111-22-44", "orlov")
 
 
 @pytest.fixture
 def manager_console(app, manager):
     """A second test client, signed in as the organisation's manager (analytics and exports are his)."""
-    client = app.test_client()
-    response = sign_in(client, login="orlov")
-    assert response.status_code == 302, response.get_data(as_text=True)
-    client.csrf = csrf_of(client, "/journal")
-    return client
+    return _signed_in(app.test_client(), "orlov")
 
 
 @pytest.fixture

@@ -22,6 +22,15 @@ def sign_in(client, org_code: str = "demo", login: str = "petrova", password: st
     return client.post("/login", data={"org": org_code, "login": login, "password": password, "csrf_token": token})
 
 
+def sign_in_page(page, server: str, login: str = "petrova", start: str = "/") -> None:
+    """In a browser: open ``start`` (the sign-in form), sign in as ``login`` and land on the board."""
+    page.goto(server + start)
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/board")
+
+
 def write_wav(path, seconds: float = 3.0, rate: int = 8000) -> str:
     """A real 8 kHz mono 16-bit WAV: a tone, so a browser can play it and its clock advances."""
     import math

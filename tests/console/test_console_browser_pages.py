@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from console_support import PASSWORD, SYSTEM
+from console_support import SYSTEM, sign_in_page
 from openpyxl import load_workbook
 
 pytestmark = pytest.mark.e2e
@@ -40,11 +40,7 @@ def test_a_manager_exports_the_filtered_journal_and_reads_the_analytics(browser,
     make_request(description="Застрял лифт", work_type="elevator")
     context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True, locale="ru-RU")
     page = context.new_page()
-    page.goto(server + "/")
-    page.fill("input[name=login]", "orlov")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/board")
+    sign_in_page(page, server, "orlov")
     _shot(page, "10-board-manager")
 
     page.goto(server + "/journal?work_type=elevator")
@@ -68,11 +64,7 @@ def test_the_printable_journal_and_the_residents_page_render_for_screenshots(bro
     container.requests.assign(org.id, r.number, SYSTEM, "system", technician.id)
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="ru-RU")
     page = context.new_page()
-    page.goto(server + "/")
-    page.fill("input[name=login]", "petrova")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server + "/board")
+    sign_in_page(page, server, "petrova")
     page.goto(server + "/journal/print")
     assert "Нет света в подъезде" in page.inner_text("body") and "Сидоров П. П." in page.inner_text("body")
     page.emulate_media(media="print")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from console_support import PASSWORD, sign_in
+from console_support import PASSWORD, sign_in, sign_in_page
 
 from journal_api.storage import tables as t
 
@@ -68,11 +68,7 @@ def test_in_chromium_opening_the_request_logs_nothing_and_pressing_play_logs_one
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
         page = browser.new_page()
-        page.goto(server + "/login")
-        page.fill("input[name=login]", "petrova")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(server + "/board")
+        sign_in_page(page, server, "petrova", start="/login")
         page.goto(f"{server}/requests/{r.number}")
         page.wait_for_timeout(1500)
         assert _listens(container) == []
