@@ -181,7 +181,8 @@ def throughput(args, c, org_id, redis, logdir: Path) -> dict:
             statuses = Counter(conn.execute(sa.select(messages.c.status).where(messages.c.template == "bench"))
                                .scalars())
         return {"messages": n, "workers": args.workers, "outbox_msg_per_s": round(n / elapsed, 1),
-                "bare_sendsms_msg_per_s": round(bare_rate, 1), "ratio_outbox_to_bare": round(n / elapsed / bare_rate, 2),
+                "bare_sendsms_msg_per_s": round(bare_rate, 1),
+                "ratio_outbox_to_bare": round(n / elapsed / bare_rate, 2),
                 "received": sum(got.values()), "duplicates": sum(v - 1 for v in got.values() if v > 1),
                 "statuses": dict(statuses)}
     finally:

@@ -2,11 +2,12 @@
 
 Issue 3 computes what is due when (the escalation ladder) and logs each action once (escalation_log, unique per
 request and key); `hotline cron` has the full tick run every minute. For reminders to leave within a second of their
-moment, every change of a request sets its row in ``sms_wakeups`` to "now"; :meth:`Scheduler.tick` (the notifier's
+moment, every change of a request sets its row in ``sms_wakeups`` to "now"; :meth:`Scheduler.wake` (the notifier's
 periodic task, which `hotline cron` enqueues every 0.25 s and a worker runs) runs the ladder for the requests whose
-wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the tick; their outbox
-jobs compose the messages on any worker), and stores the request's next moment (``next_due_at``) or deletes the row
-when nothing is left (a closed request). The schedule lives in the database, so neither a Redis restart nor a worker or scheduler restart loses or repeats a reminder.
+wake-up has come, which emits the due actions (the log keeps each one to once, whoever runs the tick; their events
+are composed into messages in batches on every worker), and stores the request's next moment (``next_due_at``) or
+deletes the row when nothing is left (a closed request). The schedule lives in the database, so neither a Redis
+restart nor a worker or scheduler restart loses or repeats a reminder.
 
 Exactly one scheduler (see journal_api/cron.py); two ticks at once are harmless: a wake-up row moves only if
 nobody moved it meanwhile, and the escalation log and the messages' dedupe keys keep every action to once.
@@ -152,8 +153,8 @@ class CollectingPublisher:
 class BatchedEvents:
     """The reminders' and escalations' outbox events of one wake-up, as rq jobs of EVENTS_PER_JOB events each on the
     main queue (not the scheduler's: the next wake-up must not wait behind them), so their messages are composed on
-    all workers at once and a reminder costs a fraction of a job, not two jobs. An event whose batch job Redis lost stays unhandled and the outbox
-    relay publishes it again, alone, after its grace period."""
+    all workers at once and a reminder costs a fraction of a job, not two jobs. An event whose batch job Redis lost
+    stays unhandled and the outbox relay publishes it again, alone, after its grace period."""
 
     def __init__(self, container, per_job: int = EVENTS_PER_JOB):
         from rq import Queue
