@@ -9,8 +9,9 @@ A plugin is any object (usually a module) with any of these functions:
 - ``commands(cli)``: add click commands or groups to the ``hotline`` group;
 - ``web(app, container)``: register blueprints on the Flask app (the container is the journal's wiring);
 - ``worker(container)``: subscribe outbox handlers (:func:`journal_api.jobs.subscribe`) in the rq worker;
-- ``periodic(container)``: return a list of ``(every_seconds, callable)`` that the worker's loop runs
-  (each callable must be idempotent and may raise; the loop logs and retries);
+- ``periodic(container)``: return a list of ``(every_seconds, callable)`` that the one scheduler (`hotline cron`,
+  :mod:`journal_api.cron`) enqueues and a worker runs (each callable must be idempotent and may raise: rq records
+  the failure and the next period tries again);
 - ``up(settings)``: the child processes `hotline up` runs for this package, as ``[(name, argv)]`` where argv is
   a `hotline` command line without the program name (e.g. ``[("sip", ["sip"])]``); they get the same environment
   as the worker and are stopped before Redis;

@@ -285,14 +285,3 @@ def test_an_override_saved_after_a_tick_applies_at_the_next_one(c, org, people, 
         "emergency": [{"at": "assigned+5m", "escalate": "manager"}], "normal": []})
     assert _emitted(c, clock, service, 11) == [(ESCALATE, "acceptance", "manager")]  # a point already passed
     assert _emitted(c, clock, service, 30) == []
-
-
-def test_the_workers_periodic_loop_ticks_the_ladder(container, org):
-    from journal_api.serve import relay_loop
-
-    container.requests.register(org.id, DISPATCH, NewRequest(description="Нет света в подъезде"))
-    stop = threading.Event()
-    stop.set()  # one round, then the loop returns
-    relay_loop(container, stop, 15.0)
-    assert [(r.name, r.payload["target"]) for r in _outbox(container)] == [("request.escalation_due",
-                                                                            "dispatcher_on_duty")]
