@@ -23,7 +23,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from ..domain.errors import DomainError, ValidationError
+from ..domain.errors import DomainError, NotFound, ValidationError
 from ..domain.events import Actor
 from ..storage import tables as t
 from ..storage import tables_calls as tc
@@ -117,9 +117,12 @@ class TranscriptService:
                         updated_at=now).returning(c.id)).scalar_one()
                     uow.commit()
                     return new_id
-                except sa.exc.IntegrityError:  # another process opened it at the same moment
+                except sa.exc.IntegrityError as exc:  # another process opened it at the same moment
                     uow.session.rollback()
                     existing = self.find(call_id=call_id, kind=kind, recording_id=recording_id)
+                    if existing is None:  # not a race: the call, recording or request does not exist
+                        raise NotFound(f"Transcript of call {call_id} / recording {recording_id}: "
+                                       f"{type(exc.orig).__name__}") from exc
             values = {k: v for k, v in (("recording_id", recording_id), ("request_id", request_id),
                                         ("source_path", source_path)) if v is not None and getattr(existing, k) is None}
             if existing.status in ("pending", "live") and existing.status != status:

@@ -28,7 +28,8 @@ def vosk_ko(tsettings):
 
 @pytest.fixture
 def rq_queues(container):
-    """The transcription's rq queues (high, then low priority) with the jobs' container set; emptied afterwards."""
+    """The transcription's rq queues (high, then low priority) with the jobs' container set; emptied before and
+    after."""
     from redis import Redis
     from rq import Queue
 
@@ -38,6 +39,8 @@ def rq_queues(container):
     jobs.set_container(container)
     conn = Redis.from_url(container.settings.redis_url)
     qs = [Queue(queue_name(container), connection=conn), Queue(low_queue_name(container), connection=conn)]
+    for queue in qs:  # jobs other tests of the session left (a call's recording stored elsewhere) are not ours
+        queue.empty()
     yield qs
     for queue in qs:
         for job_id in queue.get_job_ids() + queue.failed_job_registry.get_job_ids() + \

@@ -230,3 +230,11 @@ def test_a_whole_call_is_transcribed_on_demand_when_kinds_leave_it_out(container
     assert data["status"] == "done" and "лифт" in data["text"].lower()
     row = container.transcripts.find(recording_id=rec_id)
     assert (row.kind, row.status, row.call_id) == ("call", "done", call_id)
+
+
+def test_a_transcript_of_a_call_that_does_not_exist_is_refused_with_a_clear_error(container, org):
+    from journal_api.domain.errors import NotFound
+
+    with pytest.raises(NotFound, match="call 987654"):
+        container.transcripts.open(org_id=org.id, kind="voicemail", status="live", call_id=987654)
+    assert container.transcripts.find(call_id=987654, kind="voicemail") is None

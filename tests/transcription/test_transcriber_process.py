@@ -24,8 +24,20 @@ from test_live import grow
 TEXT = "Здравствуйте. В подъезде пахнет газом. Улица Ленина, дом десять, квартира пять."
 
 
+def _clear(settings, container) -> None:
+    """This test's rq queues and live list, which other tests of the session (calls, SIP) may have left filled: the
+    process must see only what this test announces."""
+    redis = Redis.from_url(settings.redis_url)
+    for name in (queue_name(container), low_queue_name(container)):
+        for key in redis.scan_iter(f"rq:*{name}*"):
+            redis.delete(key)
+    redis.delete(f"hotline:live:{settings.queue_name}")
+    redis.close()
+
+
 @pytest.fixture
 def transcriber(settings, container, tmp_path):
+    _clear(settings, container)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(HOTLINE_DATABASE_URL=settings.database_url, HOTLINE_REDIS_URL=settings.redis_url,
                HOTLINE_DATA_DIR=settings.data_dir, HOTLINE_QUEUE_NAME=settings.queue_name,
@@ -42,12 +54,7 @@ def transcriber(settings, container, tmp_path):
             proc.kill()
             proc.wait()
     log.close()
-    redis = Redis.from_url(settings.redis_url)
-    for name in (queue_name(container), low_queue_name(container)):
-        for key in redis.scan_iter(f"rq:*{name}*"):
-            redis.delete(key)
-    redis.delete(f"hotline:live:{settings.queue_name}")
-    redis.close()
+    _clear(settings, container)
 
 
 def test_the_transcriber_process_transcribes_a_live_stream_and_a_queued_call_and_hands_back_on_stop(
