@@ -13,7 +13,7 @@ from ivr_flows.prompts import catalogue_for
 from ivr_flows.say import number_prompts
 from journal_api.storage import tables as jt
 from sip_audio import match_fraction
-from sip_support import blob_path, recording_rows, stored_call
+from sip_support import baresip_sip_port, blob_path, recording_rows, stored_call
 from telephony.netutil import free_port, free_udp_range
 
 CONFIG = """module_path\t/usr/lib/baresip/modules
@@ -53,7 +53,7 @@ def test_baresip_with_a_wav_microphone_registers_a_request_and_hears_its_number(
     cons, rtp = free_port(socket.SOCK_STREAM), free_udp_range(10)
     dump = tmp_path / "dump"
     dump.mkdir()
-    (conf / "config").write_text(CONFIG.format(sip=free_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9, cons=cons,
+    (conf / "config").write_text(CONFIG.format(sip=baresip_sip_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9, cons=cons,
                                                dump=dump))
     (conf / "accounts").write_text("<sip:+79168889900@127.0.0.1>;regint=0\n")
 

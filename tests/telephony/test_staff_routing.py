@@ -9,10 +9,10 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import test_staff_calls as staff
-from sip_support import PY, ROOT, blob_path, call_rows, recording_rows, stored_call, wait_for
+from sip_support import PY, ROOT, baresip_sip_port, blob_path, call_rows, recording_rows, stored_call, wait_for
 from journal_api.domain.events import Actor
 from telephony import kamailio
-from telephony.netutil import free_port, free_udp_range
+from telephony.netutil import free_udp_range
 
 SYSTEM = Actor.system("test")
 NO_REQUEST = staff.NO_REQUEST  # "#": the call is not about a request
@@ -91,7 +91,7 @@ class BaresipDesk:
         conf.mkdir()
         self.dump.mkdir()
         rtp = free_udp_range(10)
-        (conf / "config").write_text(BARESIP.format(sip=free_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9,
+        (conf / "config").write_text(BARESIP.format(sip=baresip_sip_port(), mic=mic, rtp=rtp, rtp_end=rtp + 9,
                                                     dump=self.dump))
         (conf / "accounts").write_text(f"<sip:{user}@127.0.0.1:{hotline.port}>;auth_pass={password};"
                                        "answermode=auto;regint=600\n")
