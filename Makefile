@@ -23,7 +23,7 @@ run: install assets
 test: install assets
 	@$(SYSTEM) postgres
 	@$(SYSTEM) redis
-	@rc=0; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/python -m pytest -n 2 --dist worksteal --durations=25 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit code 5)." >&2; exit 1; fi; \
 	exit $$rc
 
