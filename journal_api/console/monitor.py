@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import g, make_response, render_template, request
 
 from ..service import console_analytics, console_monitor
-from . import callback_report, clabel, container, data, filters
+from . import clabel, container, data, filters
 from .auth import MANAGERS, signed_in
 
 ANALYTICS_DAYS = 30
@@ -59,9 +59,8 @@ def routes(bp) -> None:
             "load": {"labels": [x["name"] for x in result["load"]], "values": [x["n"] for x in result["load"]],
                      "late": [x["late"] + x["open_overdue"] for x in result["load"]]},
         }
-        callbacks = callback_report.figures(c.engine, user.org_id, user.timezone, first, last, c.clock())
         response = make_response(render_template("analytics.html", a=result, form=form, charts=charts,
-                                                 cb=callbacks))
+                                                 cb=result["callbacks"]))
         if deferred:  # old figures served as kept: recompute them once the page is on its way
             org_id, tz, now = user.org_id, user.timezone, c.clock()
             response.call_on_close(lambda: console_analytics.refresh(c.engine, org_id, tz, deferred, now))

@@ -60,7 +60,7 @@ sa.Index("ix_requests_org_open_monitor", requests.c.org_id,
          postgresql_include=["work_type", "reason", "assignee_id", "building_id", "status", "due_at"],
          postgresql_where=_OPEN, sqlite_where=_OPEN)
 
-# The analytics' ПП 416 callback figures (console/callback_report.py) read the calls of a period that needed a
+# The analytics' ПП 416 callback figures (service/console_analytics.py) read the calls of a period that needed a
 # callback: a few in a hundred calls, found through this partial index instead of every call of the period (0014).
 _CALLBACK_NEEDED = sa.text("callback_reason IS NOT NULL")
 sa.Index("ix_calls_callback_arrived", calls.c.org_id, calls.c.arrived_at,

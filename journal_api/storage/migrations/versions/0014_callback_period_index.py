@@ -1,7 +1,7 @@
 """A partial index of the calls that needed a callback, by arrival (the analytics' ПП 416 callback figures, issue 7).
 
 The analytics count, for a period, the calls with a callback task and whether each was called back within its 10
-minutes (journal_api/console/callback_report.py). Such calls are a few in a hundred, but without this index the
+minutes (now kept per day by journal_api/service/console_analytics.py, 0015). Such calls are a few in a hundred, but without this index the
 period's every call was read: ~15 ms for a year at 35,000 calls, so ~300 ms at 700,000 (bench/console.py).
 
 Revision ID: 0014
