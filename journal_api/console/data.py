@@ -19,7 +19,7 @@ def table(name: str) -> sa.Table | None:
 
 def _rows(stmt) -> list[dict]:
     with container().engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        return [dict(r._mapping) for r in conn.execute(stmt).all()]
 
 
 def _cols(tab: sa.Table, *names: str) -> list:

@@ -96,7 +96,7 @@ def _grouped(conn, where: list, now: datetime) -> dict[str, list]:
                   sa.func.sum(sa.case((c.assignee_id.is_(None), 1), else_=0)))
     if conn.dialect.name != "postgresql":
         return {name: [tuple(r) for r in conn.execute(
-            sa.select(*(c[k] for k in keys), *aggregates).where(*where).group_by(*(c[k] for k in keys)))]
+            sa.select(*(c[k] for k in keys), *aggregates).where(*where).group_by(*(c[k] for k in keys))).all()]
             for name, keys in SETS.items()}
     columns = list(dict.fromkeys(k for keys in SETS.values() for k in keys))
     bit = {name: 1 << (len(columns) - 1 - i) for i, name in enumerate(columns)}
@@ -107,7 +107,7 @@ def _grouped(conn, where: list, now: datetime) -> dict[str, list]:
     pick = {name: [columns.index(k) for k in keys] + list(range(n + 1, n + 1 + len(aggregates)))
             for name, keys in SETS.items()}
     for row in conn.execute(sa.select(*(c[k] for k in columns), sa.func.grouping(*(c[k] for k in columns)),
-                                      *aggregates).where(*where).group_by(sets)):
+                                      *aggregates).where(*where).group_by(sets)).all():  # fetchall: ~5k rows
         name = mask[row[n]]
         out[name].append([row[i] for i in pick[name]])
     return out
