@@ -165,13 +165,19 @@ class BatchedEvents:
         self.per_job = per_job
 
     def publish(self, outbox_ids: list[int]) -> None:
-        with self.queue.connection.pipeline() as pipe:
-            for start in range(0, len(outbox_ids), self.per_job):
-                part = outbox_ids[start:start + self.per_job]
-                self.queue.enqueue_call(handle_events, args=(part,), pipeline=pipe, result_ttl=0,
-                                        failure_ttl=7 * 24 * 3600,
-                                        job_id=f"{self.queue.name}-events-{part[0]}-{part[-1]}")
-            pipe.execute()
+        _enqueue_in_parts(self.queue, handle_events, outbox_ids, self.per_job,
+                          lambda part: f"{self.queue.name}-events-{part[0]}-{part[-1]}")
+
+
+def _enqueue_in_parts(queue, func, ids: list[int], per_job: int, job_id) -> None:
+    """Enqueue ``func(part)`` for every ``per_job`` ids of ``ids``, in one Redis pipeline; ``job_id(part)`` names the
+    job (a deterministic id makes a second enqueue of the same part replace the first)."""
+    with queue.connection.pipeline() as pipe:
+        for start in range(0, len(ids), per_job):
+            part = ids[start:start + per_job]
+            queue.enqueue_call(func, args=(part,), pipeline=pipe, result_ttl=0, failure_ttl=7 * 24 * 3600,
+                               job_id=job_id(part))
+        pipe.execute()
 
 
 SENDS_PER_JOB = 5
@@ -203,13 +209,8 @@ class BatchingEnqueuer:
         finally:
             ids, self._local.ids = self._local.ids, None
             if ids:
-                with self.queue.connection.pipeline() as pipe:
-                    for start in range(0, len(ids), self.per_job):
-                        part = ids[start:start + self.per_job]
-                        self.queue.enqueue_call(send_messages, args=(part,), pipeline=pipe, result_ttl=0,
-                                                failure_ttl=7 * 24 * 3600,
-                                                job_id=f"{self.queue.name}-sms-{part[0]}-{secrets.token_hex(4)}")
-                    pipe.execute()
+                _enqueue_in_parts(self.queue, send_messages, ids, self.per_job,
+                                  lambda part: f"{self.queue.name}-sms-{part[0]}-{secrets.token_hex(4)}")
 
 
 def send_messages(message_ids: list[int]) -> list[str]:
