@@ -11,25 +11,32 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def free_udp_range(count: int, host: str = "127.0.0.1", tries: int = 200) -> int:
-    """The first port of ``count`` consecutive free UDP ports (an even start, for RTP and RTCP pairs)."""
+def free_ports(wanted: list[tuple[int, int]], host: str = "127.0.0.1", tries: int = 200, step: int = 1) -> int:
+    """A start port (a multiple of ``step``) where a socket of every (socket kind, offset) in ``wanted`` binds on
+    ``host`` at start + offset."""
     import random
 
+    span = max(offset for _, offset in wanted) + 1
     for _ in range(tries):
-        start = random.randrange(20000, 60000 - count, 2)
+        start = random.randrange(20000, 60000 - span, step)
         socks = []
         try:
-            for port in range(start, start + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for kind, offset in wanted:
+                sock = socket.socket(socket.AF_INET, kind)
                 socks.append(sock)
-                sock.bind((host, port))
+                sock.bind((host, start + offset))
             return start
         except OSError:
             continue
         finally:
             for sock in socks:
                 sock.close()
-    raise RuntimeError(f"no {count} consecutive free UDP ports on {host}")
+    raise RuntimeError(f"no free ports {wanted} (kind, offset) on {host}")
+
+
+def free_udp_range(count: int, host: str = "127.0.0.1", tries: int = 200) -> int:
+    """The first port of ``count`` consecutive free UDP ports (an even start, for RTP and RTCP pairs)."""
+    return free_ports([(socket.SOCK_DGRAM, i) for i in range(count)], host, tries, step=2)
 
 
 def sip_options(host: str, port: int, timeout: float = 1.0) -> int | None:

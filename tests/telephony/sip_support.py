@@ -134,24 +134,11 @@ def blob_path(container, recording) -> Path:
     return container.blobs._path(recording["blob_key"])
 
 
-def baresip_sip_port(host: str = "127.0.0.1", tries: int = 200) -> int:
+def baresip_sip_port(host: str = "127.0.0.1") -> int:
     """A port free for baresip's SIP listener: UDP and TCP on it, and TCP on the next one, where baresip puts its
     TLS transport (a busy next port made baresip fail to start: "SIP/TLS transport failed: Address already in use")."""
-    import random
     import socket
 
-    for _ in range(tries):
-        port = random.randrange(20000, 60000)
-        socks = []
-        try:
-            for kind, p in ((socket.SOCK_DGRAM, port), (socket.SOCK_STREAM, port), (socket.SOCK_STREAM, port + 1)):
-                sock = socket.socket(socket.AF_INET, kind)
-                socks.append(sock)
-                sock.bind((host, p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port for baresip")
+    from telephony.netutil import free_ports
+
+    return free_ports([(socket.SOCK_DGRAM, 0), (socket.SOCK_STREAM, 0), (socket.SOCK_STREAM, 1)], host)
