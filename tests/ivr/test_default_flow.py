@@ -178,6 +178,9 @@ def test_an_unknown_request_number_is_said_and_the_menu_offered_again(flow):
     _, s = step(flow, s, Digits("99#"))
     actions, s = step(flow, s, InvokeResult("request_status", False, {"error": "not_found"}))
     assert played(actions) == ["ivr/status_not_found", "ivr/main_menu"] and s.node == "main_menu_again"
+    assert actions[0] == Play(("ivr/status_not_found",), True)  # keys pressed during it count for the menu
+    actions, s = step(flow, s, Digits("3"))
+    assert s.node == "status_ask" and isinstance(actions[-1], Gather)
 
 
 def test_a_hang_up_during_the_description_still_registers_the_request(flow):

@@ -51,6 +51,7 @@ def test_a_wrong_number_is_said_so_and_asked_once_more_then_the_call_goes_on_wit
     actions, state = step(flow, state, Digits("99"))
     actions, state = answer(flow, state, "attach_request", False, error="not_found")
     assert played(actions) == ["ivr/status_not_found", "staff/ask_request"]
+    assert actions[0].barge_in  # the right number may be keyed while "не найдена" still plays
     actions, state = step(flow, state, Digits("98"))
     assert waiting_action(actions) == Invoke("attach_request", {"number": 98})
     actions, state = answer(flow, state, "attach_request", False, error="not_found")
