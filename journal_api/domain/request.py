@@ -294,6 +294,11 @@ class Request:
         self._log(actor, channel, now, "comment", None, None, text)
         self._event("request.commented", actor_role=actor.role)
 
+    def staff_call_noted(self, note: str, actor: Actor, channel: str, now: datetime) -> None:
+        """A call between staff about this request (a technician and dispatch, telephony/): a line of the history
+        ("staff_call"), no event: nobody is told of it."""
+        self._log(actor, channel, now, "staff_call", note=_clean(note, "note", 4000, required=True))
+
     def message_resident(self, text: str, actor: Actor, channel: str, now: datetime) -> None:
         """A message to the resident (from the technician's page): a line of the history, which the resident's page
         shows, and the event "request.resident_messaged", which the notifier texts to the resident's phone."""

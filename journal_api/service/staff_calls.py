@@ -18,7 +18,7 @@ from .requests import _load
 
 SYSTEM = Actor.system("IVR")
 CHANNEL = "phone"
-HISTORY_KIND = "staff_call"
+HISTORY_KIND = "staff_call"  # what Request.staff_call_noted writes
 
 
 class StaffCallOps:
@@ -112,7 +112,7 @@ class StaffCallOps:
             actor = SYSTEM if caller is None else Actor(kind="staff", role=caller.role, id=caller.id,
                                                         name=caller.full_name)
             request = _load(uow, call.org_id, number, SYSTEM, for_update=True)
-            request._log(actor, CHANNEL, uow.clock(), HISTORY_KIND, note=note)
+            request.staff_call_noted(note, actor, CHANNEL, uow.clock())
             uow.track(request)
             uow.commit()
         return True

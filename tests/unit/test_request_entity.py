@@ -416,6 +416,16 @@ def test_a_comment_is_written_to_the_history_and_must_not_be_blank(make_request,
         request.comment(" ", dispatcher_actor, "dispatcher", LATER)
 
 
+def test_a_call_between_staff_is_a_line_of_the_history_and_tells_nobody(make_request, dispatcher_actor):
+    request = _fresh(make_request())
+    request.staff_call_noted(" Звонок техника диспетчеру, 42 с ", dispatcher_actor, "phone", LATER)
+    assert [(e.kind, e.note, e.channel) for e in request.pending_history] == \
+        [("staff_call", "Звонок техника диспетчеру, 42 с", "phone")]
+    assert _events(request) == [] and request.updated_at == LATER
+    with pytest.raises(ValidationError):
+        request.staff_call_noted("", dispatcher_actor, "phone", LATER)
+
+
 def test_an_attachment_is_written_to_the_history_with_its_checksum(make_request, dispatcher_actor):
     request = _fresh(make_request())
     att = Attachment(org_id=ORG, request_id=42, kind="photo", filename="кран.jpg", content_type="image/jpeg",
