@@ -38,6 +38,15 @@ def clabel(section: str, code) -> str:
     return found if found is not None else label(section, str(code))
 
 
+def reason_title(text) -> str:
+    """What a reason reads as: a catalogue reason's Russian title for its code (``water.pipe_burst`` -> its title in
+    journal_api/rules), free text as it was typed."""
+    from ..service.deadlines import federal
+
+    reason = federal().book.reasons.get((text or "").strip())
+    return reason.title if reason is not None else (text or "")
+
+
 def ru_error(exc: DomainError) -> str:
     """The message a dispatcher or technician reads: the service's own if it is Russian, else one by its code."""
     if any("а" <= ch.lower() <= "я" or ch in "ёЁ" for ch in exc.message):
@@ -125,6 +134,8 @@ def create_blueprint() -> Blueprint:
     @bp.app_template_filter("ru")
     def _ru(code, section):
         return clabel(section, code)
+
+    bp.add_app_template_filter(reason_title, "reason_title")
 
     from . import auth, journal, live, monitor, public, request_page
 
