@@ -88,7 +88,7 @@ def main() -> None:
     from journal_api.app import create_app
     from telephony.twilio_calls import TwilioVoiceSettings
     from telephony.twilio_voice import EXT, VoiceWeb
-    from twilio_voice.recordings_server import RecordingsServer
+    from twilio_api import TwilioServer
     from twilio_voice.twilio_support import TwilioCall
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +101,7 @@ def main() -> None:
             "floors": 9, "apartments": 144})
         sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
         app = create_app(c)
-        with RecordingsServer(sid, token) as rec:
+        with TwilioServer(sid, token) as rec:
             web = VoiceWeb(c, TwilioVoiceSettings(account_sid=sid, auth_token=token, api_base_url=rec.url))
             app.extensions[EXT] = web
             client = app.test_client()

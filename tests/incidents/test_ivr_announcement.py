@@ -19,7 +19,7 @@ from journal_api.service.incidents import IncidentService
 from journal_api.service.requests import NewRequest
 from telephony.twilio_voice import EXT, VoiceWeb
 
-from twilio_voice.recordings_server import RecordingsServer
+from twilio_api import TwilioServer
 from twilio_voice.twilio_support import TwilioCall
 
 FLOW = load_flow("default")
@@ -105,7 +105,7 @@ def far(container, org):
 @pytest.fixture
 def twilio(app, container, client):
     sid, token = "AC" + "7" * 32, "t" * 32
-    with RecordingsServer(sid, token) as server:
+    with TwilioServer(sid, token) as server:
         from telephony.twilio_calls import TwilioVoiceSettings
 
         app.extensions[EXT] = VoiceWeb(container, TwilioVoiceSettings(

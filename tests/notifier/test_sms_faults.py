@@ -19,7 +19,7 @@ from notifier.templates import Rendered
 
 from sms_support import DISPATCHER, all_messages, pump
 from sms_kannel import free_port, wait_for, wait_port
-from sms_twilio import TwilioServer
+from twilio_api import TwilioServer
 
 pytestmark = pytest.mark.e2e
 

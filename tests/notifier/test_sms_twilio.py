@@ -11,7 +11,7 @@ from notifier.service import Notifier
 
 from sms_support import DISPATCHER, all_messages, pump
 from sms_kannel import WebServer
-from sms_twilio import TwilioServer
+from twilio_api import TwilioServer
 
 TECH = "+79123456789"
 

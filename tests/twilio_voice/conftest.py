@@ -9,7 +9,7 @@ import pytest
 from telephony.twilio_calls import TwilioVoiceSettings
 from telephony.twilio_voice import EXT, VoiceWeb
 
-from .recordings_server import RecordingsServer
+from twilio_api import TwilioServer
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def account():
 
 @pytest.fixture
 def recordings(account):
-    with RecordingsServer(*account) as server:
+    with TwilioServer(*account) as server:
         yield server
 
 

@@ -1,8 +1,13 @@
-"""A local Twilio-compatible Messages API for the tests: the real `twilio` library talks to it over HTTP.
+"""A local Twilio-compatible REST API for the tests: the real `twilio` library (and the hotline's own HTTP client)
+talk to it over HTTP. It is faithful where the hotline depends on it:
 
-It checks Basic auth (account SID and auth token) and the form fields as Twilio does, answers with Twilio-shaped JSON,
-and refuses like Twilio: 21211 for an invalid 'To', 21610 for an unsubscribed recipient, 20429 (HTTP 429) when told
-to be busy. It can deliver status callbacks signed with the account's auth token (X-Twilio-Signature)."""
+- every request needs HTTP Basic auth (account SID and auth token): else 401 / 20003;
+- ``POST /2010-04-01/Accounts/<sid>/Messages.json`` checks the form fields as Twilio does, answers with
+  Twilio-shaped JSON (segments counted as UCS-2 or GSM), and refuses like Twilio: 21211 for an invalid 'To', 21610
+  for an unsubscribed recipient, 20429 (HTTP 429) when told to be busy; it can also answer slowly;
+- ``GET /2010-04-01/Accounts/<sid>/Recordings/<RE...>.wav`` serves the recordings put in ``recordings``;
+- an unknown path is 404 / 20404;
+- it can deliver status callbacks signed with the account's auth token (X-Twilio-Signature)."""
 from __future__ import annotations
 
 import base64
@@ -10,6 +15,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -25,17 +31,23 @@ class TwilioServer:
         self.auth_token = auth_token
         self.messages: list[dict] = []
         self.unsubscribed: set[str] = set()
-        self.busy = 0  # answer this many requests with 429 / 20429
-        self.delay = 0.0  # seconds to wait before answering (a provider that times out)
+        self.busy = 0  # answer this many message requests with 429 / 20429
+        self.delay = 0.0  # seconds to wait before answering a message request (a provider that times out)
+        self.recordings: dict[str, bytes] = {}  # recording sid -> WAV bytes
+        self.fetched: list[str] = []  # recording sids served
+        self.refused: list[str] = []  # recording paths refused (auth or unknown)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
+            def do_GET(self):
+                server.recording(self)
+
             def do_POST(self):
                 try:
-                    server.handle(self)
+                    server.message(self)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (timeout tests)
                     pass
 
@@ -55,14 +67,15 @@ class TwilioServer:
         self.httpd.server_close()
 
     # -- the API ---------------------------------------------------------------------------------------------------
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        if self.delay:
-            import time
+    def _authorised(self, h: BaseHTTPRequestHandler) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return h.headers.get("Authorization") == expected
 
+    def message(self, h: BaseHTTPRequestHandler) -> None:
+        if self.delay:
             time.sleep(self.delay)
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if h.headers.get("Authorization") != expected:
+        if not self._authorised(h):
             return self._error(h, 401, 20003, "Authentication Error - invalid username")
         if h.path != path:
             return self._error(h, 404, 20404, f"The requested resource {h.path} was not found")
@@ -91,17 +104,29 @@ class TwilioServer:
                    "date_created": "Fri, 27 Nov 2026 01:00:00 +0000", "price": None, "price_unit": "USD",
                    "uri": f"{path[:-5]}/{sid}.json", "encoding": "UCS-2" if ucs2 else "GSM"}
         self.messages.append(message)
-        self._json(h, 201, message)
+        self._send(h, 201, "application/json", json.dumps(message).encode())
+
+    def recording(self, h: BaseHTTPRequestHandler) -> None:
+        prefix = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/"
+        if not self._authorised(h):
+            self.refused.append(h.path)
+            return self._error(h, 401, 20003, "Authenticate")
+        sid = h.path[len(prefix):-len(".wav")] if h.path.startswith(prefix) and h.path.endswith(".wav") else ""
+        if sid not in self.recordings:
+            self.refused.append(h.path)
+            return self._error(h, 404, 20404, f"The requested resource {h.path} was not found")
+        self.fetched.append(sid)
+        self._send(h, 200, "audio/x-wav", self.recordings[sid])
 
     def _error(self, h, status: int, code: int, message: str) -> None:
-        self._json(h, status, {"code": code, "message": message, "status": status,
-                               "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+        self._send(h, status, "application/json", json.dumps({
+            "code": code, "message": message, "status": status,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}"}).encode())
 
     @staticmethod
-    def _json(h, status: int, data: dict) -> None:
-        payload = json.dumps(data).encode()
+    def _send(h, status: int, content_type: str, payload: bytes) -> None:
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Type", content_type)
         h.send_header("Content-Length", str(len(payload)))
         h.end_headers()
         h.wfile.write(payload)
