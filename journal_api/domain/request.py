@@ -10,6 +10,7 @@ from datetime import datetime
 
 from .errors import CrossOrganisation, Forbidden, ValidationError
 from .events import Actor, DomainEvent
+from .phones import DEFAULT_REGION, maybe_phone
 from .registry import Building, Staff
 from .status import OPEN_STATUSES, Status, check_transition
 from .worktypes import CHANNELS, HISTORY_CHANNELS, URGENCIES, check_choice
@@ -67,7 +68,8 @@ def _clean(text: str | None, field: str, max_len: int = 2000, required: bool = F
 
 
 class Request:
-    EDITABLE = ("description", "work_type", "urgency", "apartment", "entrance", "floor", "caller_name", "reason")
+    EDITABLE = ("description", "work_type", "urgency", "apartment", "entrance", "floor", "caller_name", "caller_phone",
+                "reason")
 
     def __init__(self, *, org_id: int, number: int, channel: str, description: str, work_type: str, urgency: str,
                  registered_at: datetime, building: Building | None = None, caller_phone: str | None = None,
@@ -251,8 +253,10 @@ class Request:
             self._event("request.attention", attention=attention, note=note)
 
     def update(self, changes: dict, actor: Actor, channel: str, now: datetime, *, building: Building | None = None,
-               building_given: bool = False, known_work_types: frozenset[str] | None = None) -> list[str]:
-        """Correct fields (a dispatcher fixing what the machine heard). Returns the names of changed fields."""
+               building_given: bool = False, known_work_types: frozenset[str] | None = None,
+               phone_region: str = DEFAULT_REGION) -> list[str]:
+        """Correct fields (a dispatcher fixing what the machine heard). Returns the names of changed fields.
+        The caller's phone is stored in E.164, read in the organisation's phone region; an empty one clears it."""
         if actor.role == "technician":
             raise Forbidden("A technician cannot edit a request's facts.", field="number")
         unknown = set(changes) - set(self.EDITABLE)
@@ -264,6 +268,8 @@ class Request:
         for name in ("caller_name", "reason"):  # the same limits as at registration
             if name in changes:
                 changes[name] = _clean(changes[name], name, 200)
+        if "caller_phone" in changes:  # as at registration: E.164, or None
+            changes["caller_phone"] = maybe_phone(changes["caller_phone"], region=phone_region, field="caller_phone")
         if "urgency" in changes:
             check_choice(changes["urgency"], URGENCIES, "urgency")
         if "work_type" in changes and known_work_types is not None and changes["work_type"] not in known_work_types:

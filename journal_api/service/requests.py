@@ -13,7 +13,7 @@ from recordings.store import BlobStore, sniff_type
 
 from ..domain.errors import Conflict, CrossOrganisation, Forbidden, NotFound, UnknownReference
 from ..domain.events import Actor
-from ..domain.phones import maybe_phone
+from ..domain.phones import DEFAULT_REGION, maybe_phone
 from ..domain.registry import Building, Organisation, Resident, Staff
 from ..domain.request import Attachment, HistoryEntry, Rating, Request
 from ..storage import tables as t
@@ -175,12 +175,15 @@ class RequestService:
                building_given: bool = False) -> Request:
         with self.uow() as uow:
             request = _load(uow, org_id, number, actor, for_update=True)
-            building = None
+            org, building = None, None
             if building_given or "work_type" in changes:
-                _, building = _references(uow, org_id, changes.get("work_type"), building_id, building_code)
+                org, building = _references(uow, org_id, changes.get("work_type"), building_id, building_code)
+            if "caller_phone" in changes and org is None:  # read in the organisation's region, as at registration
+                org = _org(uow, org_id)
             now = uow.clock()
             changed = request.update(dict(changes), actor, channel, now, building=building,
-                                     building_given=building_given)
+                                     building_given=building_given,
+                                     phone_region=org.phone_region if org is not None else DEFAULT_REGION)
             if {"urgency", "work_type", "reason"} & set(changed):  # what the deadline rules depend on
                 request.apply_deadlines(self.deadlines.deadlines_for(request, org_id, now), actor, channel, now)
             uow.track(request)
