@@ -58,7 +58,7 @@ SHUT_MIX = (("closed", 90), ("cancelled", 6), ("done", 4))
 CHANNEL_MIX = (("phone", 70), ("dispatcher", 15), ("sms", 10), ("api", 5))
 COLUMNS = ("org_id", "number", "channel", "caller_phone", "caller_name", "building_id", "apartment", "entrance",
            "floor", "description", "work_type", "urgency", "status", "assignee_id", "answered_at", "registered_at",
-           "updated_at", "closed_at", "localisation_due_at", "repair_due_at", "due_at", "deadline_rule",
+           "updated_at", "closed_at", "done_at", "localisation_due_at", "repair_due_at", "due_at", "deadline_rule",
            "localisation_clause", "repair_clause", "postponed_until", "status_reason", "report", "version")
 
 
@@ -212,9 +212,10 @@ class RowMaker:
         phone = _phone(rng) if channel in ("phone", "sms") or rng.random() < 0.5 else None
         answered = registered - timedelta(seconds=rng.uniform(20, 180)) if channel == "phone" else None
         updated = registered if status == "new" else (closed or min(registered + done_after / 2, now))
+        done = (closed or updated) if status in ("done", "closed") else None  # the resolution time the figures use
         return (fx.id, number, channel, phone, rng.choice(CALLERS) if rng.random() < 0.5 else None,
                 place.id if place else None, apartment, entrance, floor, describe(rng, work_type), work_type,
-                urgency, status, assignee, answered, registered, updated, closed, d.localisation_due_at,
+                urgency, status, assignee, answered, registered, updated, closed, done, d.localisation_due_at,
                 d.repair_due_at, due, d.rule, d.localisation_clause, d.repair_clause, postponed, reason, report,
                 1 if status == "new" else rng.randrange(3, 7))
 

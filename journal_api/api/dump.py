@@ -24,7 +24,7 @@ def request_dict(r: Request, now: datetime) -> dict:
         "apartment": r.apartment, "entrance": r.entrance, "floor": r.floor,
         "assignee": {"id": a.id, "full_name": a.full_name, "phone": a.phone} if a else None,
         "answered_at": r.answered_at, "registered_at": r.registered_at, "updated_at": r.updated_at,
-        "closed_at": r.closed_at,
+        "closed_at": r.closed_at, "done_at": r.done_at,
         "localisation": {"due_at": r.localisation_due_at, "clause": r.localisation_clause},
         "repair": {"due_at": r.repair_due_at, "clause": r.repair_clause},
         "due_at": r.due_at, "overdue": r.is_overdue(now), "deadline_rule": r.deadline_rule,

@@ -149,6 +149,8 @@ class RequestOut(BaseModel):
     registered_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    done_at: datetime | None = Field(default=None, description="When the work was done (status 'done'); kept "
+                                     "once closed, cleared if the request is reopened.")
     localisation: Deadline
     repair: Deadline
     due_at: datetime | None

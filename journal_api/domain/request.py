@@ -98,6 +98,7 @@ class Request:
         self.registered_at = registered_at
         self.updated_at = registered_at
         self.closed_at = None
+        self.done_at = None  # when the work was done: "resolved on time" is measured by it, not by closed_at
         self.localisation_due_at = self.repair_due_at = self.due_at = None
         self.deadline_rule = self.localisation_clause = self.repair_clause = None
         self.postponed_until = None
@@ -189,6 +190,10 @@ class Request:
             self.accepted_at = now
         if rule.target == Status.DONE and self.localisation_due_at is not None and self.localised_at is None:
             self._set("localised_at", now, actor, channel, now)  # repaired implies localised
+        if rule.target == Status.DONE:
+            self.done_at = now
+        elif source == Status.DONE and rule.target in OPEN_STATUSES:
+            self.done_at = None  # reopened: the work was not done (done -> closed keeps it)
         if rule.target in (Status.CLOSED, Status.CANCELLED):
             self.closed_at = now
         elif source in (Status.DONE,):

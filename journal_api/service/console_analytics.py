@@ -93,7 +93,8 @@ def _compute(conn, org_id: int, tz: str, first: date, last: date, now: datetime)
     end = datetime.combine(last + timedelta(days=1), time(0), ZoneInfo(tz))
     c = t.requests.c
     finished = c.status.in_(("done", "closed"))
-    resolved_at = sa.func.coalesce(c.closed_at, c.updated_at)  # done, not yet closed: its last update
+    # When the work was done; the closing time, or the last update, only for old rows whose history had no 'done'.
+    resolved_at = sa.func.coalesce(c.done_at, c.closed_at, c.updated_at)
     on_time = sa.func.sum(sa.case((sa.and_(finished, c.due_at.is_not(None), resolved_at <= c.due_at), 1), else_=0))
     late = sa.func.sum(sa.case((sa.and_(finished, c.due_at.is_not(None), resolved_at > c.due_at), 1), else_=0))
     day, hour = _day(c.registered_at, dialect, tz), _hour(c.registered_at, dialect, tz)

@@ -175,6 +175,7 @@ requests = sa.Table(
     sa.Column("registered_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),  # the work was done (status 'done'); kept once closed
     sa.Column("localisation_due_at", UTCDateTime, nullable=True),
     sa.Column("repair_due_at", UTCDateTime, nullable=True),
     sa.Column("due_at", UTCDateTime, nullable=True),
