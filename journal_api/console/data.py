@@ -46,10 +46,13 @@ def staff_choices(org_id: int, role: str | None = None) -> list[dict]:
     return _rows(stmt)
 
 
-def building_choices(org_id: int) -> list[dict]:
+def building_choices(org_id: int, keep: int | None = None) -> list[dict]:
+    """The organisation's active buildings; ``keep`` (a request's own building) is listed even when no longer
+    active, so a correction of another field does not drop the request's address."""
     b = t.buildings.c
-    return _rows(sa.select(b.id, b.code, b.street, b.house, b.korpus, b.city_id, b.complex_id)
-                 .where(b.org_id == org_id, b.active.is_(True)).order_by(b.street, b.house, b.korpus))
+    shown = b.active.is_(True) if keep is None else sa.or_(b.active.is_(True), b.id == keep)
+    return _rows(sa.select(b.id, b.code, b.street, b.house, b.korpus, b.city_id, b.complex_id, b.active)
+                 .where(b.org_id == org_id, shown).order_by(b.street, b.house, b.korpus))
 
 
 def places(org_id: int) -> tuple[list[dict], list[dict]]:

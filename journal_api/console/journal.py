@@ -6,17 +6,19 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from urllib.parse import urlencode
 
-from flask import Response, g, render_template, request, stream_with_context
+from flask import Response, flash, g, redirect, render_template, request, stream_with_context, url_for
 
 from ..catalogue import label
 from ..service import console_monitor as cm
-from . import container, data, filters, local
+from . import clabel, container, data, filters, forms, local, reason_title
 from .auth import MANAGERS, signed_in
 
 PAGE = 50
 EXPORT_MAX = 100_000
 PRINT_MAX = 20_000
+DISPATCHER_PRINT_DAYS = 31  # a dispatcher prints his shifts; a longer period (names, phones: 152-ФЗ) is a manager's
 COLUMNS = ("Номер", "Дата и время", "Канал", "Адрес", "Кв.", "Заявитель", "Телефон", "Вид работ", "Причина",
            "Срочность", "Описание", "Статус", "Исполнитель", "Срок", "Закрыта")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -41,7 +43,7 @@ def _capped(uow, org_id: int, cf, notes: list):
 def _row(r) -> list:
     return [r.number, local(r.registered_at), label("channels", r.channel), data.address(r.building),
             r.apartment or "", r.caller_name or "", r.caller_phone or "", label("work_types", r.work_type),
-            r.reason or "", label("urgencies", r.urgency), r.description, label("statuses", r.status),
+            reason_title(r.reason), label("urgencies", r.urgency), r.description, label("statuses", r.status),
             r.assignee.full_name if r.assignee else "", local(r.due_at), local(r.closed_at)]
 
 
@@ -55,10 +57,23 @@ def _cell_text(value) -> str:
 
 def _choices(org_id: int) -> dict:
     cities, complexes = data.places(org_id)
-    return {"cities": cities, "complexes": complexes, "buildings": data.building_choices(org_id),
+    reasons = forms.reason_groups(_work_types(org_id))
+    return {"reasons": reasons, "reason_codes": {code for grp in reasons for code, _ in grp["reasons"]},
+            "cities": cities, "complexes": complexes, "buildings": data.building_choices(org_id),
             "staff": data.staff_choices(org_id), "technicians": data.staff_choices(org_id, "technician"),
             "work_types": _work_types(org_id), "sorts": filters.SORT_LABELS,
             "statuses": ("new", "assigned", "accepted", "postponed", "impossible", "done", "closed", "cancelled")}
+
+
+def _too_long(cf) -> str | None:
+    """Why a dispatcher may not print this period (None: he may): longer than DISPATCHER_PRINT_DAYS, or open."""
+    start, end = cf.base.registered_from, cf.base.registered_to
+    if start is None:
+        return clabel("form_messages", "print_period_open").format(days=DISPATCHER_PRINT_DAYS)
+    days = round(((end or container().clock()) - start).total_seconds() / 86400)
+    if days > DISPATCHER_PRINT_DAYS:
+        return clabel("form_messages", "print_period").format(days=DISPATCHER_PRINT_DAYS, asked=days)
+    return None
 
 
 def _work_types(org_id: int) -> list[tuple[str, str]]:
@@ -138,6 +153,10 @@ def routes(bp) -> None:
         args = request.args.copy()
         args["sort"] = "registered_at"
         cf, form = filters.parse(args, user.timezone, default_days=1)
+        refused = None if user.role in MANAGERS else _too_long(cf)
+        if refused:
+            flash(refused, "error")
+            return redirect(url_for("console.journal") + "?" + urlencode(filters.query_string(form)))
         rows = list(cm.iterate(container().uow, user.org_id, cf, max_rows=PRINT_MAX))
         end = cf.base.registered_to - timedelta(seconds=1) if cf.base.registered_to else None
         return render_template("journal_print.html", rows=rows, form=form, start=cf.base.registered_from, end=end,

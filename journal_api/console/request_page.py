@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, g, redirect, render_template, request, send_file, session, url_for
 
 from recordings.retention import status_text
 
 from ..domain.errors import DomainError, NotFound
 from ..domain.status import allowed_targets
 from ..service.requests import NewRequest
-from . import clabel, container, data, listens, ru_error
+from . import clabel, container, data, forms, listens, ru_error
 from .auth import signed_in
 
 CHANNEL = "dispatcher"
@@ -95,51 +95,76 @@ class _Place:
         self.street, self.house, self.korpus = row["street"], row["house"], row.get("korpus")
 
 
+def _page(number: int, posted=None, error: str | None = None):
+    """The request's page; after a refused correction, with the dispatcher's input kept and the error shown."""
+    user, c = g.user, container()
+    r = _load(number)
+    history = c.requests.history(user.org_id, number, user.actor)
+    notes = [h.note for h in history if h.kind == "assignment" and h.note]
+    work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id)]
+    made = session.get("new_link")
+    if isinstance(made, dict) and made.get("number") == number:  # shown once, on this request's next page only
+        session.pop("new_link")
+    else:
+        made = None
+    return render_template(
+        "request.html", r=r, history=history, assignment_note=notes[-1] if notes else "",
+        attachments=c.requests.attachments(user.org_id, number, user.actor),
+        rating=c.requests.rating(user.org_id, number, user.actor), recordings=_recordings(user.org_id, r.id),
+        facts=_facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
+        calls=data.calls_of_request(user.org_id, r.id), links=c.links.of_request(user.org_id, r.id),
+        targets=[s.value for s in allowed_targets(r.status, user.role)],
+        technicians=data.staff_choices(user.org_id, "technician"),
+        buildings=data.building_choices(user.org_id, keep=r.building.id if r.building else None),
+        work_types=work_types, reason_groups=forms.reason_groups(work_types),
+        edit=forms.edit_values(r, posted), edit_error=error,
+        address=data.address(r.building), now=c.clock(), names=data.staff_names(user.org_id),
+        new_link=made["url"] if made else None), (422 if error else 200)
+
+
+def _corrections(r, f) -> tuple[dict, bool, int | None]:
+    """(the changed fields, whether the building changed, the building posted) of the edit form."""
+    changes = {}
+    for name in ("description", "caller_name"):
+        if name in f and (f[name].strip() or None) != getattr(r, name):
+            changes[name] = f[name].strip() or None
+    if forms.reason_posted(f) and forms.posted_reason(f) != r.reason:
+        changes["reason"] = forms.posted_reason(f)
+    if "caller_phone" in f and f["caller_phone"].strip() != (r.caller_phone or ""):
+        changes["caller_phone"] = f["caller_phone"].strip() or None
+    for name in ("work_type", "urgency"):
+        if f.get(name) and f[name] != getattr(r, name):
+            changes[name] = f[name]
+    for name, title in (("apartment", "Квартира"), ("entrance", "Подъезд"), ("floor", "Этаж")):
+        if name in f and _opt_int(f[name], title) != getattr(r, name):
+            changes[name] = _opt_int(f[name], title)
+    forms.follow_reason(r, f, changes)
+    building = _opt_int(f.get("building"), "Дом")
+    moved = "building" in f and building != (r.building.id if r.building else None)
+    return changes, moved, building
+
+
 def routes(bp) -> None:
     @bp.route("/requests/<int:number>")
     @signed_in()
     def request_page(number: int):
-        user, c = g.user, container()
-        r = _load(number)
-        history = c.requests.history(user.org_id, number, user.actor)
-        notes = [h.note for h in history if h.kind == "assignment" and h.note]
-        return render_template(
-            "request.html", r=r, history=history, assignment_note=notes[-1] if notes else "",
-            attachments=c.requests.attachments(user.org_id, number, user.actor),
-            rating=c.requests.rating(user.org_id, number, user.actor), recordings=_recordings(user.org_id, r.id),
-            facts=_facts(user.org_id, r.id), messages=data.messages(user.org_id, r.id),
-            calls=data.calls_of_request(user.org_id, r.id), links=c.links.of_request(user.org_id, r.id),
-            targets=[s.value for s in allowed_targets(r.status, user.role)],
-            technicians=data.staff_choices(user.org_id, "technician"), buildings=data.building_choices(user.org_id),
-            work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)],
-            address=data.address(r.building), now=c.clock(), names=data.staff_names(user.org_id),
-            new_link=request.args.get("link"))
+        return _page(number)
 
 
     @bp.route("/requests/<int:number>/edit", methods=["POST"])
     @signed_in()
     def request_edit(number: int):
         r, f = _load(number), request.form
-
-        def update():
-            changes = {}
-            for name in ("description", "caller_name", "reason"):
-                if name in f and (f[name].strip() or None) != getattr(r, name):
-                    changes[name] = f[name].strip() or None
-            for name in ("work_type", "urgency"):
-                if f.get(name) and f[name] != getattr(r, name):
-                    changes[name] = f[name]
-            for name, title in (("apartment", "Квартира"), ("entrance", "Подъезд"), ("floor", "Этаж")):
-                if name in f and _opt_int(f[name], title) != getattr(r, name):
-                    changes[name] = _opt_int(f[name], title)
-            building = _opt_int(f.get("building"), "Дом")
-            moved = "building" in f and building != (r.building.id if r.building else None)
+        try:
+            changes, moved, building = _corrections(r, f)
             if not changes and not moved:
                 raise DomainError("Ничего не изменено.")
             container().requests.update(g.user.org_id, number, g.user.actor, CHANNEL, changes,
                                         building_id=building, building_given=moved)
-
-        return _act(number, update, "Исправления сохранены.")
+        except DomainError as exc:  # the form again, with what he typed and why it was refused
+            return _page(number, posted=f, error=ru_error(exc))
+        flash("Исправления сохранены.", "ok")
+        return redirect(url_for("console.request_page", number=number))
 
     @bp.route("/requests/<int:number>/assign", methods=["POST"])
     @signed_in()
@@ -205,8 +230,9 @@ def routes(bp) -> None:
             return redirect(url_for("console.request_page", number=number))
         path = c.links.issue(user.org_id, r.id, audience=audience,
                              subject_id=r.assignee.id if audience == "technician" else None, ttl=LINK_TTL)
-        flash("Ссылка создана; она показана один раз.", "ok")
-        return redirect(url_for("console.request_page", number=number, link=path))
+        flash(clabel("form_messages", "link_made"), "ok")
+        session["new_link"] = {"number": number, "url": c.settings.effective_public_url + path}  # not in the URL
+        return redirect(url_for("console.request_page", number=number))
 
     @bp.route("/recordings/<int:recording_id>/audio")
     @signed_in()
@@ -251,13 +277,14 @@ def routes(bp) -> None:
             try:
                 if call is not None and call.get("request_number"):
                     raise DomainError(f"Звонок уже относится к заявке № {call['request_number']}.")
+                reason = forms.posted_reason(f)
                 r = c.requests.register(user.org_id, user.actor, NewRequest(
-                    description=f.get("description", ""), work_type=f.get("work_type") or "other",
+                    description=f.get("description", ""), work_type=forms.new_work_type(f, reason),
                     urgency=f.get("urgency") or None, channel=f.get("channel") or "phone",
                     caller_phone=f.get("caller_phone") or None, caller_name=f.get("caller_name") or None,
                     building_id=_opt_int(f.get("building"), "Дом"), apartment=_opt_int(f.get("apartment"), "Квартира"),
                     entrance=_opt_int(f.get("entrance"), "Подъезд"), floor=_opt_int(f.get("floor"), "Этаж"),
-                    reason=f.get("reason") or None, answered_at=c.clock()))
+                    reason=reason, answered_at=c.clock()))
             except DomainError as exc:
                 error = ru_error(exc)
             else:
@@ -267,10 +294,12 @@ def routes(bp) -> None:
                 return redirect(url_for("console.request_page", number=r.number))
         if request.method == "GET" and call is not None:
             f = {"caller_phone": call.get("from_number") or ""}
+        work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id) if w.active]
         return render_template("request_new.html", error=error, form=f, call=call,
-                               buildings=data.building_choices(user.org_id),
-                               work_types=[(w.code, w.name) for w in c.registry.list_work_types(user.org_id)
-                                           if w.active]), (422 if error else 200)
+                               buildings=data.building_choices(user.org_id), work_types=work_types,
+                               reason_groups=forms.reason_groups(work_types),
+                               reason=forms.reason_fields(f.get("reason"), f.get("reason_text"))), \
+            (422 if error else 200)
 
 
 def _call_of_form(org_id: int, value: str | None) -> dict | None:
