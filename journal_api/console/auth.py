@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from flask import abort, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, g, redirect, render_template, request, session, url_for
 
 from ..domain.errors import DomainError
 from ..service.console_auth import ConsoleAuth
-from . import SHIFT, container, ru_error
+from . import SHIFT, clabel, container, ru_error
 
 STAFF = ("dispatcher", "manager", "admin")
 # Managers' and admins' only: the analytics (the head of the УК/АДС watches them; they rank the executors) and the
@@ -41,13 +41,19 @@ def may(*roles: str) -> bool:
     return user is not None and user.role in roles
 
 
-def signed_in(*roles: str):
+def signed_in(*roles: str, to_login: bool = True):
+    """Pages send a signed-out person (or one whose shift's session expired) to the sign-in form. With
+    ``to_login=False`` (the board's event stream) the answer is a plain 401 instead: a browser's EventSource then
+    closes the stream for good, and board.js reloads the page, which leads to the sign-in form."""
     roles = roles or STAFF
 
     def decorate(view):
         @wraps(view)
         def guarded(*args, **kwargs):
             user = current_user()
+            if user is None and not to_login:
+                return Response(clabel("board_texts", "session_expired"), status=401, mimetype="text/plain",
+                                headers={"Cache-Control": "no-store"})
             if user is None:
                 return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
             if user.role not in roles:
@@ -58,10 +64,20 @@ def signed_in(*roles: str):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site: an open redirect after sign-in would be a phishing aid."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+    """Only a path of this site: an open redirect after sign-in would be a phishing aid. Browsers read a backslash
+    as a slash (``/\\evil.com`` goes to ``//evil.com``) and drop tabs and line breaks from a URL, so a target with
+    a backslash, a control character, a scheme or a host is refused, as typed and once percent-decoded; the board
+    is then the target."""
+    if not target or not all(_own_path(form) for form in (target, unquote(target))):
         return url_for("console.board")
     return target
+
+
+def _own_path(target: str) -> bool:
+    if "\\" in target or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc
 
 
 def routes(bp) -> None:

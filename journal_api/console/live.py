@@ -1,7 +1,9 @@
 """The live board: known incidents (proposed and open: issue 8 §3), calls waiting for a callback or a staff voice
 message, calls in progress and just finished (with their live transcript when there is one), new, unassigned and
 overdue requests. The page renders once, then Server-Sent Events push a fresh snapshot whenever it changes (checked
-every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by itself.
+every ``POLL`` seconds); a stream lasts ``STREAM_FOR`` seconds and the browser reconnects by itself. A stream asked for
+without a session (the shift's sign-in expired) is answered 401: the browser then closes it for good, and board.js
+says so and reloads the page, which leads to the sign-in form.
 
 A stream holds a web thread while it lasts, and a gunicorn process has only ``WEB_THREADS`` (4) of them: eight open
 boards would hold every thread of two processes and leave the technician's page and everyone else waiting. So a
@@ -49,11 +51,20 @@ def _requests(org_id: int, where, order) -> list[dict]:
 
 
 def _callbacks(org_id: int, now) -> list[dict]:
-    return [{"id": x["id"], "from": x.get("from_number") or "", "arrived": local(x.get("arrived_at")),
+    return [{"id": x["id"], "from": x.get("from_number") or "", "tel": dialable(x.get("from_number")),
+             "arrived": local(x.get("arrived_at")),
              "reason": clabel("callback_reasons", x.get("callback_reason")), "due": local(x.get("callback_due_at")),
              "late": bool(x.get("callback_due_at") and x["callback_due_at"] < now),
              "request": x.get("request_number"), "voicemail": x.get("voicemail_id")}
             for x in data.callbacks(org_id)]
+
+
+def dialable(number: str | None) -> str:
+    """A caller's number as a ``tel:`` link's target (digits, a leading +), or "" for a hidden or odd caller ID."""
+    digits = "".join(ch for ch in (number or "") if ch.isdigit())
+    if not 3 <= len(digits) <= 15 or any(not (ch.isdigit() or ch in "+-() ") for ch in number):
+        return ""
+    return ("+" if number.strip().startswith("+") else "") + digits
 
 
 def snapshot(org_id: int) -> dict:
@@ -91,7 +102,7 @@ def routes(bp) -> None:
                                calls_known=data.table("calls") is not None)
 
     @bp.route("/board/stream")
-    @signed_in()
+    @signed_in(to_login=False)  # 401, not the sign-in page: the EventSource closes, and board.js reloads the page
     def board_stream():
         org_id = g.user.org_id
         once = request.args.get("once") == "1"

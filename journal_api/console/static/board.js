@@ -1,8 +1,17 @@
-/* The live board: Server-Sent Events replace the tables' bodies. Text goes in with textContent, never as HTML. */
+/* The live board: Server-Sent Events replace the tables' bodies. Text goes in with textContent, never as HTML.
+   Every Russian text comes from the page's data-* attributes (board.html).
+   A stream that ends normally (every STREAM_FOR seconds, or at once for a board beyond the server's stream cap,
+   which then polls) is reopened by the browser itself: "переподключение…". A stream the browser closes for good
+   (a 401 once the shift's session has expired, a proxy's 502 during a restart) would freeze the board in silence:
+   the board says so, asks the server once more, and reloads the page (the sign-in form when the session expired);
+   while the server does not answer at all, it keeps the last data, says so and asks again. */
 (function () {
   var board = document.getElementById("board");
   if (!board || !window.EventSource) return;
   var state = document.getElementById("board-state");
+  var say = board.dataset;
+  var CHECK_AFTER_MS = 5000, RELOAD_AFTER_MS = 2000, RETRY_AFTER_MS = 10000;
+  function status(text, alarm) { if (state) { state.textContent = text; state.className = alarm ? "badge emergency" : "muted"; } }
   var requestUrl = board.dataset.requestUrl.replace(/0$/, "");
   var newUrl = board.dataset.newUrl;
   function cell(tr, text) { var td = document.createElement("td"); td.textContent = text == null ? "" : text; tr.appendChild(td); return td; }
@@ -18,7 +27,7 @@
     tr.className = x.urgency;
     link(cell(tr, ""), x.number);
     cell(tr, x.registered);
-    cell(tr, x.address + (x.apartment ? ", кв. " + x.apartment : ""));
+    cell(tr, x.address + (x.apartment ? say.apartment + x.apartment : ""));
     cell(tr, x.work_type);
     cell(tr, x.description).className = "desc";
     cell(tr, x.assignee || "—");
@@ -56,7 +65,9 @@
   function callback(tr, x) {
     var t = texts("callbacks");
     if (x.late) tr.className = "late";
-    cell(tr, x.id); cell(tr, x.from); cell(tr, x.arrived); cell(tr, x.reason); cell(tr, x.due);
+    cell(tr, x.id);
+    var from = cell(tr, x.tel ? "" : x.from); if (x.tel) anchor(from, "tel:" + x.tel, x.from);
+    cell(tr, x.arrived); cell(tr, x.reason); cell(tr, x.due);
     var req = cell(tr, "");
     if (x.request) { link(req, x.request); } else { anchor(req, newUrl + "?call=" + x.id, t.register); }
     var msg = cell(tr, ""); if (x.voicemail) anchor(msg, audioUrl + x.voicemail + "/audio", t.listen);
@@ -70,15 +81,25 @@
     fill("calls", snap.calls, function (tr, x) {
       cell(tr, x.id); cell(tr, x.from); cell(tr, x.arrived); cell(tr, x.status);
       var td = cell(tr, "");
-      if (x.request) { link(td, x.request); } else {
-        var a = document.createElement("a"); a.href = newUrl + "?call=" + x.id; a.textContent = "зарегистрировать"; td.appendChild(a);
-      }
+      if (x.request) { link(td, x.request); } else { anchor(td, newUrl + "?call=" + x.id, texts("calls").register); }
       cell(tr, x.transcript).className = "desc";
-    }, "Звонков нет.", 6);
-    fill("new", snap["new"], request, "Новых заявок нет.", 7);
-    fill("unassigned", snap.unassigned, request, "Все заявки назначены.", 7);
-    fill("overdue", snap.overdue, request, "Просроченных нет.", 7);
-    if (state) state.textContent = "обновлено " + new Date().toLocaleTimeString("ru-RU");
+    }, texts("calls").empty, 6);
+    fill("new", snap["new"], request, say.emptyNew, 7);
+    fill("unassigned", snap.unassigned, request, say.emptyUnassigned, 7);
+    fill("overdue", snap.overdue, request, say.emptyOverdue, 7);
+    status(say.updated + new Date().toLocaleTimeString("ru-RU"), false);
   });
-  source.onerror = function () { if (state) state.textContent = "переподключение…"; };
+  function check() {
+    if (!window.fetch) { location.reload(); return; }
+    fetch(board.dataset.stream + "?once=1", { credentials: "same-origin", cache: "no-store" }).then(function (answer) {
+      if (answer.status === 401) { status(say.expired, true); setTimeout(function () { location.reload(); }, RELOAD_AFTER_MS); }
+      else if (answer.status >= 500) { status(say.offline, true); setTimeout(check, RETRY_AFTER_MS); }
+      else { location.reload(); }
+    }, function () { status(say.offline, true); setTimeout(check, RETRY_AFTER_MS); });
+  }
+  source.onerror = function () {
+    if (source.readyState !== EventSource.CLOSED) { status(say.reconnecting, false); return; }
+    status(say.closed, true);
+    setTimeout(check, CHECK_AFTER_MS);
+  };
 })();
