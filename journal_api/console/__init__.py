@@ -170,10 +170,17 @@ def register(app: Flask) -> None:
     api_handler = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
 
     def page_error(status: int):
+        """A Russian error page. Under the technician's and the resident's links (/t/..., /r/...) it is a phone's page
+        without the console's staff menu (whose links lead a technician to a sign-in form), with a way back to the
+        link's page when the link itself still works (a form too old, a post too large)."""
         def handler(exc):
             if request.path.startswith("/api/"):  # the API keeps its one JSON error shape
                 return api_handler(exc) if api_handler else exc
-            return render_template("error.html", status=status, reason=getattr(exc, "description", "")), status
+            parts = request.path.split("/")
+            phone = len(parts) > 2 and parts[1] in ("t", "r") and parts[2] != ""
+            back = "/".join(parts[:3]) if phone and len(parts) > 3 and status in (400, 413) else ""
+            return render_template("error.html", status=status, reason=getattr(exc, "description", ""),
+                                   layout="_phone.html" if phone else "base.html", phone=phone, back=back), status
         return handler
 
     for status in (400, 403, 404, 410, 413):

@@ -1,6 +1,8 @@
 """Photos from the technician's page: checked by their content (Pillow must decode them as JPEG, PNG or WebP; the
 name and the declared type are ignored), turned upright by their EXIF orientation, scaled down and saved again as
-JPEG without the EXIF block (a phone's photo carries the GPS position of the technician)."""
+JPEG without the EXIF block (a phone's photo carries the GPS position of the technician). A post may carry several
+photos (``MAX_PER_POST``), each within the upload limit, all of them within the request's limit (MAX_CONTENT_LENGTH,
+else 413)."""
 from __future__ import annotations
 
 import io
@@ -9,10 +11,22 @@ import warnings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..domain.errors import ValidationError
+from . import clabel
 
 FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}  # MPO: what some phones' cameras write, a JPEG with extras
 MAX_PIXELS = 50_000_000  # past this a "photo" is a decompression bomb
 MAX_SIDE = 2560
+MAX_PER_POST = 10  # each photo is decoded and saved again: a bound on one post's work
+
+
+def read(upload, limit: int) -> bytes:
+    """An uploaded file read (no further than ``limit`` + 1 bytes) and normalised, or ValidationError: a file cut
+    short at the limit is not "unreadable", it is too large."""
+    raw = upload.read(limit + 1)
+    if len(raw) > limit:
+        raise ValidationError(clabel("phone_texts", "photo_too_large").format(mb=f"{limit / 1024 / 1024:g}"),
+                              field="photo")
+    return normalise(raw)
 
 
 def normalise(raw: bytes) -> bytes:

@@ -15,10 +15,11 @@ from ..domain.events import Actor
 from ..domain.request import MAX_RESIDENT_MESSAGE, RESIDENT_NOTE
 from ..domain.status import allowed_targets
 from ..service.links import Grant
-from . import container, data, photos, ru_error
+from . import clabel, container, data, photos, ru_error
 
 CHANNEL = "web"
 TECH_TARGETS = ("accepted", "postponed", "impossible", "done")
+MAX_RATING_COMMENT = 1000  # what the domain's Rating accepts (domain/request.py); the form's maxlength is the same
 
 
 def _grant(token: str, audience: str) -> Grant:
@@ -115,24 +116,13 @@ def routes(bp) -> None:
     @bp.route("/t/<token>/photo", methods=["POST"])
     def tech_photo(token: str):
         grant = _grant(token, "technician")
-        upload = request.files.get("photo")
-        limit = container().settings.max_upload_bytes
-        try:
-            if upload is None:
-                raise DomainError("Выберите фотографию.")
-            raw = upload.read(limit + 1)
-            if len(raw) > limit:  # read no further: a cut-short file is not "unreadable", it is too large
-                raise DomainError(f"Фотография больше {_megabytes(limit)} МБ: уменьшите её или снимите заново.")
-            jpeg = photos.normalise(raw)
-            container().requests.attach(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
-                                        kind="photo", filename=_jpeg_name(upload.filename),
-                                        content_type="image/jpeg", stream=io.BytesIO(jpeg))
-        except DomainError as exc:
-            flash(ru_error(exc), "error")
-        except ValueError:  # recordings.store.UploadError: too large, empty
-            flash("Фотография не принята: файл слишком большой или пустой.", "error")
+        uploads = [u for u in request.files.getlist("photo") if u.filename]  # an empty input posts a nameless part
+        if not uploads:
+            flash(clabel("phone_texts", "choose_photo"), "error")
+        elif len(uploads) > photos.MAX_PER_POST:
+            flash(clabel("phone_texts", "too_many_photos").format(n=photos.MAX_PER_POST), "error")
         else:
-            flash("Фотография загружена.", "ok")
+            _store_photos(grant, uploads)
         return redirect(url_for("console.tech_page", token=token))
 
     @bp.route("/t/<token>/message", methods=["POST"])
@@ -163,7 +153,7 @@ def routes(bp) -> None:
         notes = [h for h in history if h.kind == "comment" and (h.new_value or "").startswith(RESIDENT_NOTE)]
         return render_template(
             "resident.html", r=r, token=token, address=data.address(r.building), now=c.clock(),
-            rating=c.requests.rating(grant.org_id, r.number, actor), notes=notes,
+            rating=c.requests.rating(grant.org_id, r.number, actor), notes=notes, comment_max=MAX_RATING_COMMENT,
             photos=[a for a in c.requests.attachments(grant.org_id, r.number, actor) if a.kind == "photo"])
 
     @bp.route("/r/<token>/rate", methods=["POST"])
@@ -174,7 +164,7 @@ def routes(bp) -> None:
             if not 1 <= score <= 5:
                 raise ValueError(score)
             container().requests.rate(grant.org_id, grant.request_number, _resident(), CHANNEL, score,
-                                      comment=request.form.get("comment", "").strip()[:2000] or None)
+                                      comment=request.form.get("comment", "").strip()[:MAX_RATING_COMMENT] or None)
         except ValueError:
             flash("Поставьте оценку от 1 до 5.", "error")
         except DomainError as exc:
@@ -201,8 +191,32 @@ def _photo(grant: Grant, attachment_id: int, actor: Actor):
     return _send_attachment(att)
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:g}"
+def _store_photos(grant: Grant, uploads: list) -> None:
+    """Each photo of the post is checked and stored on its own: a bad one is refused by its name, the good ones are
+    kept (the technician sends again only the refused ones, not the whole set over a poor connection)."""
+    limit, saved = container().settings.max_upload_bytes, 0
+    for upload in uploads:
+        try:
+            jpeg = photos.read(upload, limit)
+            container().requests.attach(grant.org_id, grant.request_number, _technician(grant), CHANNEL,
+                                        kind="photo", filename=_jpeg_name(upload.filename),
+                                        content_type="image/jpeg", stream=io.BytesIO(jpeg))
+        except DomainError as exc:
+            reason = ru_error(exc)
+        except ValueError:  # recordings.store.UploadError: too large, empty
+            reason = clabel("phone_texts", "photo_not_stored")
+        else:
+            saved += 1
+            continue
+        flash(clabel("phone_texts", "photo_refused").format(name=_shown_name(upload.filename), reason=reason), "error")
+    if saved:
+        flash(clabel("phone_texts", "photo_saved") if saved == 1 and len(uploads) == 1
+              else clabel("phone_texts", "photos_saved").format(n=saved), "ok")
+
+
+def _shown_name(name: str | None) -> str:
+    base = (name or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    return base if len(base) <= 60 else base[:57] + "…"
 
 
 def _message_error(exc: DomainError, text: str) -> str:
