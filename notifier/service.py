@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from journal_api.domain.events import Actor
 from journal_api.domain.schedule import on_shift
+from journal_api.domain.status import FINAL_STATUSES
 from journal_api.storage import tables as t
 
 from . import compose, shorten
@@ -31,6 +32,7 @@ SMS = Actor(kind="system", role="system", name="SMS")
 LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
 MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed",
                   "request.resident_messaged") + LADDER_EVENTS
+FINAL_TARGETS = frozenset(s.value for s in FINAL_STATUSES)  # closed, cancelled: the technician's links are revoked
 RESIDENT_TEMPLATES = {"accepted": "resident_accepted", "postponed": "resident_postponed", "done": "resident_done",
                       "closed": "resident_rating_request"}
 
@@ -223,6 +225,8 @@ class Notifier:
                 extra = {"deadline": deadline} if deadline else {}
                 items += self.to_staff(conn, f, list(data.get("recipients") or []), data.get("template", fallback),
                                        key, fallback=fallback, **extra)
+            if row.name == "request.status_changed" and data.get("target") in FINAL_TARGETS:
+                revoke = True  # closed or cancelled: the technician's page must no longer change it
         if revoke and hasattr(getattr(self.c, "links", None), "revoke_request"):
             self.c.links.revoke_request(f.org_id, f.request_id, audience="technician")
         return self.queue([build() for build in items])

@@ -12,7 +12,7 @@ from .errors import CrossOrganisation, Forbidden, ValidationError
 from .events import Actor, DomainEvent
 from .phones import DEFAULT_REGION, maybe_phone
 from .registry import Building, Staff
-from .status import OPEN_STATUSES, Status, check_transition
+from .status import FINAL_STATUSES, OPEN_STATUSES, Status, check_transition
 from .worktypes import CHANNELS, HISTORY_CHANNELS, URGENCIES, check_choice
 
 MAX_DESCRIPTION = 4000
@@ -313,6 +313,9 @@ class Request:
     def message_resident(self, text: str, actor: Actor, channel: str, now: datetime) -> None:
         """A message to the resident (from the technician's page): a line of the history, which the resident's page
         shows, and the event "request.resident_messaged", which the notifier texts to the resident's phone."""
+        if self.status in FINAL_STATUSES:  # the work is over: nothing more to tell the resident about it
+            raise ValidationError(f"The request is '{self.status}'; a message to the resident can no longer be "
+                                  f"sent.", field="status")
         text = _clean(text, "text", MAX_RESIDENT_MESSAGE, required=True)
         if not self.caller_phone:
             raise ValidationError("The request has no resident's phone to send a message to.", field="caller_phone")
