@@ -53,7 +53,8 @@ def parse(args, tz: str, *, default_days: int | None = None, today: date | None 
         registered_to=day_start(end + timedelta(days=1), tz) if end else None,
         overdue=form["overdue"] == "1", q=(form["q"] or "").strip()[:200] or None, sort=sort)
     cf = ConsoleFilter(base=base, reason=(form["reason"] or "").strip()[:200] or None,
-                       responsible_id=_int(form["responsible"]), open_only=form["open"] == "1",
+                       responsible_id=_int(form["responsible"]), no_responsible=form["responsible"] == "none",
+                       open_only=form["open"] == "1",
                        urgent=form["urgent"] == "1")
     return cf, form
 
@@ -68,3 +69,25 @@ def query_string(form: dict, **changes) -> list[tuple[str, str]]:
         elif value not in (None, ""):
             pairs.append((key, str(value)))
     return pairs
+
+
+# The Monitor's links: a column's own filter, on top of the form's (the Monitor's) filters and the row's key.
+COLUMN_FILTERS = {"open": {"open": "1"}, "overdue": {"overdue": "1"}, "urgent": {"urgent": "1"},
+                  "unassigned": {"assignee": "none", "open": "1"}, "accepted": {"status": ["accepted"], "open": "1"}}
+# What the Monitor does not filter on is reset, so that the journal lists exactly the requests a figure counts.
+NOT_MONITOR_FILTERS = {"open": "", "overdue": "", "urgent": "", "status": [], "q": ""}
+ROW_FILTERS = {"work_type": "work_type", "reason": "reason", "executor": "assignee", "responsible": "responsible",
+               "city": "city", "complex": "complex", "building": "building"}
+NONE_VALUE = {"executor": "none", "responsible": "none"}  # the rows without a key the journal can filter on
+
+
+def monitor_link(form: dict, column: str, kind: str | None = None, key=None) -> list[tuple[str, str]] | None:
+    """The journal's query for a Monitor figure: a tile (no kind) or a breakdown's cell (kind and the row's key);
+    None for a row the journal cannot select (no reason, no building, no complex)."""
+    changes: dict = {**NOT_MONITOR_FILTERS, **COLUMN_FILTERS[column]}
+    if kind is not None:
+        value = key if key not in (None, "") else NONE_VALUE.get(kind)
+        if value is None:
+            return None
+        changes[ROW_FILTERS[kind]] = value
+    return query_string(form, **changes)

@@ -36,10 +36,9 @@ def routes(bp) -> None:
         result = console_monitor.monitor(c.engine, user.org_id, cf, c.clock())
         cities, complexes = data.places(user.org_id)
         work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id) if w.active]
-        return render_template("monitor.html", m=result, form=form, qs=filters.query_string,
-                               choices={"cities": cities, "complexes": complexes,
-                                        "buildings": data.building_choices(user.org_id),
-                                        "staff": data.staff_choices(user.org_id), "work_types": work_types})
+        return render_template("monitor.html", m=result, form=form, link=filters.monitor_link, choices={
+            "cities": cities, "complexes": complexes, "buildings": data.building_choices(user.org_id),
+            "staff": data.staff_choices(user.org_id), "work_types": work_types})
 
     @bp.route("/analytics")
     @signed_in(*MANAGERS)

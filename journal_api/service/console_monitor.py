@@ -1,9 +1,12 @@
 """Read side of the console: the journal's list with every Monitor filter, and the Monitor itself (seed: "Монитор").
 
 The list reuses the API's query (``queries.build_list_query``: the same indexes, the same cursor) and adds the two
-filters the API does not have: the reason and the responsible person (whoever is responsible for the building and
-the work type, not only the assignee). The Monitor counts the open requests through the partial index
-``ix_requests_org_open``; bench/console.py measures it at 1M requests.
+filters the API does not have: the reason (a catalogue code exactly, other text case-insensitively as a substring)
+and the responsible person (the first responsible for the building and the work type, not only the assignee). The
+Monitor counts the open requests through the partial index ``ix_requests_org_open`` in one pass (GROUPING SETS);
+bench/console.py measures it at 1M requests. Its breakdowns are keyed by what the journal filters on (a work type or
+reason code, a staff, city, complex or building id), so that each figure links to the journal listing exactly the
+requests it counts (console/filters.monitor_link).
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import sqlalchemy as sa
 from ..domain.request import Request
 from ..domain.status import OPEN_STATUSES
 from ..storage import tables as t
-from .queries import RequestFilter, build_list_query, building_ids_query, encode_cursor, sort_key
+from .queries import (RequestFilter, address_building_ids_query, build_list_query, building_ids_query, encode_cursor,
+                      reason_match, sort_key)
 from .uow import UnitOfWork
 
 OPEN = sorted(s.value for s in OPEN_STATUSES)
@@ -28,8 +32,9 @@ URGENT_MARGIN = timedelta(hours=2)
 @dataclass
 class ConsoleFilter:
     base: RequestFilter = field(default_factory=RequestFilter)
-    reason: str | None = None
+    reason: str | None = None  # a catalogue code matches exactly, other text as a substring (queries.reason_match)
     responsible_id: int | None = None
+    no_responsible: bool = False  # nobody is responsible for the building and the work type
     open_only: bool = False
     urgent: bool = False  # deadline within URGENT_MARGIN, not overdue yet
 
@@ -40,14 +45,33 @@ class Page:
     next_cursor: str | None
 
 
+def _console_where(org_id: int, cf: ConsoleFilter) -> list:
+    """The reason and the responsible person, as the journal and the Monitor both filter them. The responsible person
+    of a request is the first (by priority, then id) of those responsible for its building and work type: the one the
+    Monitor counts it under, so that a Monitor cell's link lists exactly the requests it counts."""
+    c = t.requests.c
+    where = []
+    if cf.reason:
+        where.append(reason_match(cf.reason))
+    if cf.responsible_id is not None or cf.no_responsible:
+        r = t.responsibilities.alias("r")
+        same = sa.and_(r.c.org_id == org_id, r.c.building_id == c.building_id, r.c.work_type == c.work_type)
+        if cf.no_responsible:
+            where.append(~sa.exists().where(same))
+        if cf.responsible_id is not None:
+            before = t.responsibilities.alias("before")
+            earlier = sa.exists().where(before.c.org_id == org_id, before.c.building_id == r.c.building_id,
+                                        before.c.work_type == r.c.work_type,
+                                        sa.or_(before.c.priority < r.c.priority,
+                                               sa.and_(before.c.priority == r.c.priority, before.c.id < r.c.id)))
+            where.append(sa.exists().where(same, r.c.staff_id == cf.responsible_id, ~earlier))
+    return where
+
+
 def _extra(stmt, org_id: int, cf: ConsoleFilter, now: datetime):
     c = t.requests.c
-    if cf.reason:
-        stmt = stmt.where(c.reason == cf.reason)
-    if cf.responsible_id is not None:
-        r = t.responsibilities.c
-        stmt = stmt.where(sa.exists().where(r.org_id == org_id, r.building_id == c.building_id,
-                                            r.work_type == c.work_type, r.staff_id == cf.responsible_id))
+    for clause in _console_where(org_id, cf):
+        stmt = stmt.where(clause)
     if cf.open_only:
         stmt = stmt.where(c.status.in_(OPEN))
     if cf.urgent:
@@ -60,9 +84,11 @@ def list_page(uow_factory: Callable[[], UnitOfWork], org_id: int, cf: ConsoleFil
     with uow_factory() as uow:
         places = building_ids_query(org_id, cf.base)
         ids = None if places is None else list(uow.session.scalars(places))
+        address = address_building_ids_query(org_id, cf.base.q)
+        address_ids = None if address is None else list(uow.session.scalars(address))
         now = uow.clock()
         stmt = build_list_query(org_id, cf.base, now=now, only_assignee=None, cursor=cursor, limit=limit,
-                                building_ids=ids)
+                                building_ids=ids, address_ids=address_ids)
         rows = list(uow.session.scalars(_extra(stmt, org_id, cf, now)).unique())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -133,12 +159,7 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
         where.append(c.assignee_id.is_(None))
     if f.building_id is not None:
         where.append(c.building_id == f.building_id)
-    if cf.reason:
-        where.append(c.reason == cf.reason)
-    if cf.responsible_id is not None:
-        r = t.responsibilities.c
-        where.append(sa.exists().where(r.org_id == org_id, r.building_id == c.building_id,
-                                       r.work_type == c.work_type, r.staff_id == cf.responsible_id))
+    where.extend(_console_where(org_id, cf))
     with engine.connect() as conn:
         places = building_ids_query(org_id, f)
         if places is not None:
@@ -156,26 +177,30 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
         for row in conn.execute(sa.select(resp.building_id, resp.work_type, resp.staff_id)
                                 .where(resp.org_id == org_id).order_by(resp.priority, resp.id)):
             responsible.setdefault((row.building_id, row.work_type), row.staff_id)
-    out = {k: {} for k in ("work_type", "reason", "executor", "responsible", "city", "complex", "building")}
+    out: dict[str, dict] = {k: {} for k in ("work_type", "reason", "executor", "responsible", "city", "complex",
+                                             "building")}
     totals = {"open": 0, "overdue": 0, "urgent": 0, "unassigned": 0}
 
-    def bump(kind: str, key, n, overdue, urgent) -> None:
-        cell = out[kind].setdefault(key, {"open": 0, "overdue": 0, "urgent": 0})
+    def bump(kind: str, key, label, n, overdue, urgent, unassigned) -> None:
+        """A row of a breakdown: keyed by what the journal filters on (a code, or an id: None where there is none),
+        with the label the page shows."""
+        cell = out[kind].setdefault(key, {"label": label, "open": 0, "overdue": 0, "urgent": 0, "unassigned": 0})
         cell["open"] += n
         cell["overdue"] += overdue or 0
         cell["urgent"] += urgent or 0
+        cell["unassigned"] += unassigned or 0
 
     for work_type, n, overdue, urgent, unassigned in grouped["work_type"]:
-        bump("work_type", work_type, n, overdue, urgent)
+        bump("work_type", work_type, work_type, n, overdue, urgent, unassigned)
         totals["open"] += n
         totals["overdue"] += overdue or 0
         totals["urgent"] += urgent or 0
         totals["unassigned"] += unassigned or 0
-    for reason, n, overdue, urgent, _ in grouped["reason"]:
-        bump("reason", reason or "", n, overdue, urgent)
+    for reason, n, overdue, urgent, unassigned in grouped["reason"]:
+        bump("reason", reason or None, reason or "", n, overdue, urgent, unassigned)
     per_executor: dict = {}
-    for assignee, status, n, overdue, urgent, _ in grouped["executor"]:
-        bump("executor", staff.get(assignee, ""), n, overdue, urgent)
+    for assignee, status, n, overdue, urgent, unassigned in grouped["executor"]:
+        bump("executor", assignee, staff.get(assignee, ""), n, overdue, urgent, unassigned)
         if assignee is not None:
             cell = per_executor.setdefault(assignee, {"name": staff.get(assignee, "?"), "in_work": 0, "accepted": 0,
                                                       "overdue": 0, "id": assignee})
@@ -183,18 +208,20 @@ def monitor(engine: sa.Engine, org_id: int, cf: ConsoleFilter, now: datetime) ->
             cell["accepted"] += n if status == "accepted" else 0
             cell["overdue"] += overdue or 0
     per_building: dict = {}
-    for building_id, work_type, n, overdue, urgent, _ in grouped["place"]:
-        bump("responsible", staff.get(responsible.get((building_id, work_type)), ""), n, overdue, urgent)
-        cell = per_building.setdefault(building_id, [0, 0, 0])
-        cell[0] += n
-        cell[1] += overdue or 0
-        cell[2] += urgent or 0
-    for building_id, (n, overdue, urgent) in per_building.items():
+    for building_id, work_type, n, overdue, urgent, unassigned in grouped["place"]:
+        person = responsible.get((building_id, work_type))
+        bump("responsible", person, staff.get(person, ""), n, overdue, urgent, unassigned)
+        cell = per_building.setdefault(building_id, [0, 0, 0, 0])
+        for i, value in enumerate((n, overdue, urgent, unassigned)):
+            cell[i] += value or 0
+    for building_id, figures in per_building.items():
         building = buildings.get(building_id)
-        bump("city", cities.get(building.city_id, "") if building else "", n, overdue, urgent)
-        bump("complex", complexes.get(building.complex_id, "") if building else "", n, overdue, urgent)
-        bump("building", _address(building), n, overdue, urgent)
-    ordered = {kind: sorted(cells.items(), key=lambda kv: (-kv[1]["open"], str(kv[0])))
+        city = building.city_id if building else None
+        complex_id = building.complex_id if building else None
+        bump("city", city, cities.get(city, ""), *figures)
+        bump("complex", complex_id, complexes.get(complex_id, ""), *figures)
+        bump("building", building_id if building else None, _address(building), *figures)
+    ordered = {kind: sorted(cells.items(), key=lambda kv: (-kv[1]["open"], kv[1]["label"] or "\uffff", str(kv[0])))
                for kind, cells in out.items()}
     return {"totals": totals, "by": ordered,
             "executors": sorted(per_executor.values(), key=lambda e: (-e["overdue"], -e["in_work"], e["name"]))}

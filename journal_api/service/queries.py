@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,8 +71,80 @@ def building_ids_query(org_id: int, f: RequestFilter) -> sa.Select | None:
     return sub
 
 
+# The free-text search also reads the query as an address: street words, then the house, then perhaps the korpus.
+# Tokens are runs of letters and digits (``5/2`` and ``пр-т`` stay whole), lowercased. Type words (ул., д., корп. ...)
+# are dropped. The house is the first token that starts with a digit AND follows a street word, so "Ленина 5",
+# "ленина, 5", "ул. Ленина, д. 5" and "8 Марта 12" read the same way ("8" has no street word before it: it is part of
+# the street). A korpus is "10к2", or "к"/"корп"/"корпус" then a token after the house. Every street word must occur
+# in the street (case-insensitive substring); the house must equal the building's house (so "Ленина 5" never finds
+# Ленина 15 or 5а); the korpus, when given, must equal the building's. Without a house or without a street word the
+# query is not an address (else a search for "кран" would list every request on Краснопресненская).
+ADDRESS_TYPE_WORDS = frozenset({"ул", "улица", "д", "дом", "пр", "пр-т", "просп", "проспект", "пер", "переулок",
+                                "б-р", "бул", "бульвар", "ш", "шоссе", "пл", "площадь", "наб", "набережная", "г",
+                                "город", "мкр", "микрорайон", "кв", "квартира"})
+KORPUS_WORDS = frozenset({"к", "корп", "корпус"})
+_TOKEN = re.compile(r"[^\W_]+(?:[-/][^\W_]+)*")
+_HOUSE = re.compile(r"^(?P<house>\d+(?:/\d+)?[^\W\d_]?)(?:(?:к|корп)(?P<korpus>\d+))?$")
+
+
+def parse_address(q: str) -> tuple[list[str], str, str | None] | None:
+    """(street words, house, korpus or None) of a search text read as an address, or None (see above)."""
+    tokens = _TOKEN.findall(q.lower().replace("ё", "е"))
+    street: list[str] = []
+    for i, token in enumerate(tokens):
+        if token in ADDRESS_TYPE_WORDS or token in KORPUS_WORDS:
+            continue
+        house = _HOUSE.match(token) if token[0].isdigit() else None
+        if house and any(not w[0].isdigit() for w in street):
+            korpus = house["korpus"]
+            rest = tokens[i + 1:]
+            if korpus is None and len(rest) >= 2 and rest[0] in KORPUS_WORDS:
+                korpus = rest[1]
+            return street, house["house"], korpus
+        street.append(token)
+    return None
+
+
+def address_building_ids_query(org_id: int, q: str | None) -> sa.Select | None:
+    """The ids of the buildings whose address the search text names; None when the text is not an address."""
+    address = parse_address(q or "")
+    if address is None:
+        return None
+    words, house, korpus = address
+    b = t.buildings.c
+    sub = sa.select(b.id).where(b.org_id == org_id, sa.func.lower(sa.func.replace(b.house, " ", "")) == house)
+    for word in words:
+        sub = sub.where(sa.func.replace(sa.func.lower(b.street), "ё", "е").like(_like(word), escape="\\"))
+    if korpus is not None:
+        sub = sub.where(sa.func.lower(b.korpus) == korpus)
+    return sub
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def reason_match(text: str):
+    """Requests whose reason the text names: its catalogue code exactly; else, case-insensitively, free text that
+    contains it, or a catalogue reason whose code or Russian title contains it (the console shows the titles)."""
+    from .deadlines import federal
+
+    text = text.strip()
+    c = t.requests.c
+    reasons = federal().reasons
+    if any(r.code == text for r in reasons):
+        return c.reason == text
+    needle = text.casefold().replace("ё", "е")
+    codes = [r.code for r in reasons
+             if needle in r.title.casefold().replace("ё", "е") or needle in r.code]
+    return sa.or_(c.reason.ilike(_like(text), escape="\\"), *([c.reason.in_(codes)] if codes else []))
+
+
 def build_list_query(org_id: int, f: RequestFilter, *, now: datetime, only_assignee: int | None,
-                     cursor: str | None, limit: int, building_ids: list[int] | None = None) -> sa.Select:
+                     cursor: str | None, limit: int, building_ids: list[int] | None = None,
+                     address_ids: list[int] | None = None) -> sa.Select:
+    """``building_ids``: the ids of building_ids_query, ``address_ids``: those of address_building_ids_query for
+    ``f.q``, when the caller resolved them first (better plans); else they are subqueries."""
     c = t.requests.c
     if f.sort not in SORTS:
         raise ValidationError(f"Unknown sort '{f.sort}'. Use one of: {', '.join(SORTS)}.", field="sort")
@@ -105,7 +178,7 @@ def build_list_query(org_id: int, f: RequestFilter, *, now: datetime, only_assig
     if f.overdue:
         stmt = stmt.where(c.due_at < now, c.status.in_([s.value for s in OPEN_STATUSES]))
     if f.q:
-        stmt = stmt.where(_text_match(f.q))
+        stmt = stmt.where(_text_match(f.q, org_id, address_ids))
     column, descending = SORTS[f.sort]
     nullable = f.sort in NULLABLE_SORTS
     if cursor:
@@ -123,13 +196,22 @@ def _after(column, descending: bool, nullable: bool, key: datetime | None, row_i
     return sa.or_(after, column.is_(None)) if nullable else after
 
 
-def _text_match(q: str):
+def _text_match(q: str, org_id: int, address_ids: list[int] | None = None):
+    """The description, the caller's name, the reason (reason_match), the building's address (parse_address), and a
+    number or a phone."""
     c = t.requests.c
     q = q.strip()
     if len(q) > 200:
         raise ValidationError("The search text is longer than 200 characters.", field="q")
-    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    terms = [c.description.ilike(like, escape="\\"), c.caller_name.ilike(like, escape="\\")]
+    like = _like(q)
+    terms = [c.description.ilike(like, escape="\\"), c.caller_name.ilike(like, escape="\\"), reason_match(q)]
+    if address_ids is not None:
+        if address_ids:
+            terms.append(c.building_id.in_(address_ids))
+    else:
+        address = address_building_ids_query(org_id, q)
+        if address is not None:
+            terms.append(c.building_id.in_(address))
     digits = "".join(ch for ch in q if ch.isdigit())
     if digits and all(ch.isdigit() or ch in PHONE_PUNCTUATION for ch in q):
         if len(digits) <= 9:

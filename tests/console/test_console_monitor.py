@@ -52,10 +52,12 @@ def test_the_monitor_counts_open_overdue_and_unassigned_requests(container, org,
     assert m["totals"] == {"open": 2, "overdue": 1, "urgent": 0, "unassigned": 1}
     assert m["executors"] == [{"name": technician.full_name, "in_work": 1, "accepted": 0, "overdue": 1,
                                "id": technician.id}]
-    assert dict(m["by"]["work_type"])["water"] == {"open": 1, "overdue": 1, "urgent": 0}
+    assert dict(m["by"]["work_type"])["water"] == {"label": "water", "open": 1, "overdue": 1, "urgent": 0,
+                                                   "unassigned": 0}
     assert dict(m["by"]["reason"])["Прорыв трубы"]["overdue"] == 1
-    assert dict(m["by"]["city"])["Москва"]["open"] == 2
-    assert dict(m["by"]["complex"])["ЖК Солнечный"]["open"] == 2
+    by_label = {kind: {cell["label"]: cell for _, cell in rows} for kind, rows in m["by"].items()}
+    assert by_label["city"]["Москва"]["open"] == 2
+    assert by_label["complex"]["ЖК Солнечный"]["open"] == 2
 
 
 def test_the_monitor_filters_by_work_type_and_period(container, org, journal):
