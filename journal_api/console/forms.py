@@ -45,7 +45,8 @@ def reason_posted(form) -> bool:
 
 def mismatch(reason, work_type: str) -> DomainError:
     text = clabel("form_messages", "reason_work_type").format(
-        reason=reason.title, reason_type=clabel("work_types", reason.work_type), work_type=clabel("work_types", work_type))
+        reason=reason.title, reason_type=clabel("work_types", reason.work_type),
+        work_type=clabel("work_types", work_type))
     return DomainError(text, field="reason")
 
 
@@ -59,7 +60,7 @@ def new_work_type(form, reason: str | None) -> str:
     return chosen
 
 
-def follow_reason(r, form, changes: dict) -> None:
+def follow_reason(r, changes: dict) -> None:
     """A correction's work type and urgency when the reason changed to a catalogue one: the reason's, unless the
     dispatcher changed them too. A catalogue reason that does not fit the work type is refused."""
     found = catalogue(changes.get("reason", r.reason))

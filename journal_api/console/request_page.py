@@ -138,7 +138,7 @@ def _corrections(r, f) -> tuple[dict, bool, int | None]:
     for name, title in (("apartment", "Квартира"), ("entrance", "Подъезд"), ("floor", "Этаж")):
         if name in f and _opt_int(f[name], title) != getattr(r, name):
             changes[name] = _opt_int(f[name], title)
-    forms.follow_reason(r, f, changes)
+    forms.follow_reason(r, changes)
     building = _opt_int(f.get("building"), "Дом")
     moved = "building" in f and building != (r.building.id if r.building else None)
     return changes, moved, building

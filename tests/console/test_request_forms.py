@@ -80,6 +80,25 @@ def test_choosing_a_catalogue_reason_in_a_correction_brings_its_urgency(console,
     assert (after.reason, after.urgency) == (BURST, "emergency") and after.localisation_due_at is not None
 
 
+def test_a_catalogue_reason_of_another_work_type_brings_its_work_type_unless_one_was_chosen(
+        console, container, org, make_request):
+    r = make_request(work_type="heating", description="Течёт батарея")
+    assert _edit(console, r, reason=BURST).status_code == 302
+    assert container.requests.get(org.id, r.number, SYSTEM).work_type == "water"
+    other = make_request(work_type="water", reason=BURST)
+    refused = _edit(console, other, work_type="heating")
+    assert refused.status_code == 422 and f"Причина «{_title(BURST)}» относится к виду работ" in \
+        refused.get_data(as_text=True)
+    assert container.requests.get(org.id, other.number, SYSTEM).work_type == "water"
+
+
+def test_the_journal_filter_offers_the_catalogue_reasons_by_title(console, make_request):
+    burst, leak = make_request(reason=BURST), make_request(reason="капает с потолка")
+    page = console.get(f"/journal?reason={BURST}").get_data(as_text=True)
+    assert f'<option value="{BURST}" selected>{_title(BURST)}</option>' in page
+    assert f'href="/requests/{burst.number}"' in page and f'href="/requests/{leak.number}"' not in page
+
+
 def test_the_request_page_and_the_csv_export_show_the_reasons_title_not_its_code(console, manager_console,
                                                                                   make_request):
     r = make_request(reason=BURST)
