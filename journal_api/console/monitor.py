@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import g, make_response, render_template, request
 
 from ..service import console_analytics, console_monitor
-from . import clabel, container, data, filters
+from . import clabel, container, data, filters, forms
 from .auth import MANAGERS, signed_in
 
 ANALYTICS_DAYS = 30
@@ -36,9 +36,11 @@ def routes(bp) -> None:
         result = console_monitor.monitor(c.engine, user.org_id, cf, c.clock())
         cities, complexes = data.places(user.org_id)
         work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id) if w.active]
+        reasons = forms.reason_groups(work_types)  # the journal's reason choice, so a Monitor link's reason shows
         return render_template("monitor.html", m=result, form=form, link=filters.monitor_link, choices={
             "cities": cities, "complexes": complexes, "buildings": data.building_choices(user.org_id),
-            "staff": data.staff_choices(user.org_id), "work_types": work_types})
+            "staff": data.staff_choices(user.org_id), "work_types": work_types, "reasons": reasons,
+            "reason_codes": {code for grp in reasons for code, _ in grp["reasons"]}})
 
     @bp.route("/analytics")
     @signed_in(*MANAGERS)
