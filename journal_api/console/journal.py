@@ -20,7 +20,7 @@ EXPORT_MAX = 100_000
 PRINT_MAX = 20_000
 DISPATCHER_PRINT_DAYS = 31  # a dispatcher prints his shifts; a longer period (names, phones: 152-ФЗ) is a manager's
 COLUMNS = ("Номер", "Дата и время", "Канал", "Адрес", "Кв.", "Заявитель", "Телефон", "Вид работ", "Причина",
-           "Срочность", "Описание", "Статус", "Исполнитель", "Срок", "Закрыта")
+           "Срочность", "Описание", "Статус", "Исполнитель", "Срок", "Выполнена", "Закрыта")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -44,7 +44,8 @@ def _row(r) -> list:
     return [r.number, local(r.registered_at), label("channels", r.channel), data.address(r.building),
             r.apartment or "", r.caller_name or "", r.caller_phone or "", label("work_types", r.work_type),
             reason_title(r.reason), label("urgencies", r.urgency), r.description, label("statuses", r.status),
-            r.assignee.full_name if r.assignee else "", local(r.due_at), local(r.closed_at)]
+            r.assignee.full_name if r.assignee else "", local(r.due_at), local(r.done_at),
+            local(r.closed_at)]
 
 
 def _cell_text(value) -> str:

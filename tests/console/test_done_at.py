@@ -2,6 +2,8 @@
 time nor by the last update (a rating, a comment). The analytics and the printed paper journal both use it."""
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -79,6 +81,10 @@ def test_done_within_the_deadline_counts_on_time_though_closed_late_and_rated_tw
     closed_text = saved.closed_at.astimezone(ZoneInfo(org.timezone)).strftime("%d.%m.%Y %H:%M")
     assert f"{done_text}: Заменили участок трубы" in page
     assert closed_text not in page
+    rows = list(csv.reader(io.StringIO(manager_console.get("/journal/export.csv").get_data(as_text=True)
+                                       .lstrip("\ufeff")), delimiter=";"))
+    row = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == str(request.number))))
+    assert (row["Выполнена"], row["Закрыта"]) == (done_text, closed_text)  # the export tells both apart
 
 
 def test_done_after_the_deadline_counts_late_even_if_closed_at_once(clocked, clock, org, building, technician):
