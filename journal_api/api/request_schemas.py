@@ -57,6 +57,7 @@ class RequestPatch(Strict):
     entrance: int | None = None
     floor: int | None = None
     caller_name: str | None = None
+    caller_phone: str | None = Field(default=None, max_length=64)  # normalised in the organisation's region; "" clears
     reason: str | None = None
     building_id: Id | None = None
     building_code: str | None = None

@@ -94,7 +94,7 @@ def test_a_body_that_is_not_a_json_object_is_400(client, disp, unchanged, data, 
 @pytest.mark.parametrize("patch,field", [
     ({"apartment": 500}, "apartment"), ({"work_type": "plumbing"}, "work_type"),
     ({"building_code": "NOPE"}, "building"), ({"number": 7}, "number"), ({"status": "closed"}, "status"),
-    ({"description": None}, "description"), ({"urgency": None}, "urgency"),
+    ({"description": None}, "description"), ({"urgency": None}, "urgency"), ({"caller_phone": "12345"}, "caller_phone"),
 ])
 def test_a_bad_correction_is_refused_and_changes_nothing(client, disp, unchanged, patch, field):
     r = client.patch("/api/v1/requests/1", json={"description": "Другое", **patch}, headers=disp)
@@ -192,3 +192,10 @@ def test_a_date_that_overflows_utc_is_refused(client, disp, unchanged, value):
     query = value.replace("+", "%2B")
     assert_error(client.get(f"/api/v1/requests?registered_from={query}", headers=disp), 422,
                  "validation_error", "registered_from")
+
+
+def test_a_dispatcher_corrects_the_callers_phone_through_the_api(client, disp, before):
+    r = client.patch("/api/v1/requests/1", json={"caller_phone": "8 (912) 345-67-89"}, headers=disp)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["caller_phone"] == "+79123456789"
+    assert client.patch("/api/v1/requests/1", json={"caller_phone": ""}, headers=disp).get_json()["caller_phone"] is None
