@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import g, make_response, render_template, request
+from flask import g, make_response, render_template, request, url_for
 
 from ..service import console_analytics, console_monitor
 from . import clabel, container, data, filters, forms
@@ -37,7 +37,8 @@ def routes(bp) -> None:
         cities, complexes = data.places(user.org_id)
         work_types = [(w.code, w.name) for w in c.registry.list_work_types(user.org_id) if w.active]
         reasons = forms.reason_groups(work_types)  # the journal's reason choice, so a Monitor link's reason shows
-        return render_template("monitor.html", m=result, form=form, link=filters.monitor_link, choices={
+        return render_template("monitor.html", m=result, form=form,
+                               href=filters.monitor_hrefs(form, url_for("console.journal")), choices={
             "cities": cities, "complexes": complexes, "buildings": data.building_choices(user.org_id),
             "staff": data.staff_choices(user.org_id), "work_types": work_types, "reasons": reasons,
             "reason_codes": {code for grp in reasons for code, _ in grp["reasons"]}})

@@ -6,7 +6,7 @@ and the responsible person (the first responsible for the building and the work 
 Monitor counts the open requests through the partial index ``ix_requests_org_open`` in one pass (GROUPING SETS);
 bench/console.py measures it at 1M requests. Its breakdowns are keyed by what the journal filters on (a work type or
 reason code, a staff, city, complex or building id), so that each figure links to the journal listing exactly the
-requests it counts (console/filters.monitor_link).
+requests it counts (console/filters.monitor_hrefs).
 """
 from __future__ import annotations
 
