@@ -149,3 +149,19 @@ def sqlite_container(tmp_path):
     c = bootstrap(s, publisher=MemoryPublisher())
     yield c
     c.dispose()
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url):
+    """An empty PostgreSQL database of its own on the test server, dropped afterwards."""
+    name = f"hotline_fresh_{uuid.uuid4().hex[:10]}"
+    server = pg_url.rsplit("/", 1)[0]
+    admin = sa.create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

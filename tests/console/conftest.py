@@ -86,3 +86,16 @@ def server(app):
     yield f"http://127.0.0.1:{srv.server_port}"
     srv.shutdown()
     thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, through Playwright (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])  # the player test plays audio
+        yield b
+        b.close()

@@ -17,18 +17,6 @@ WORDS = [{"w": w, "start": round(0.5 * i, 2), "end": round(0.5 * i + 0.4, 2), "c
          for i, w in enumerate("у нас в ванной течёт труба под раковиной вода на полу".split())]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        b.close()
-
-
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

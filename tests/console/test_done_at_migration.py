@@ -2,7 +2,6 @@
 is done or closed now; NULL without one (or when the request was reopened), and forgets the kept analytics days."""
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -17,21 +16,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-def url(request, pg_url, tmp_path):
+def url(request, tmp_path):
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hotline.db'}"
-        return
-    name = f"hotline_done_at_{uuid.uuid4().hex[:10]}"
-    server = pg_url.rsplit("/", 1)[0]
-    admin = sa.create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        return f"sqlite:///{tmp_path / 'hotline.db'}"
+    return request.getfixturevalue("fresh_pg_url")
 
 
 def _request(conn, number: int, status: str, steps: list[tuple[str, str, timedelta]]) -> int:

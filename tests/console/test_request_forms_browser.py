@@ -11,18 +11,6 @@ from journal_api.service.deadlines import federal
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
-        yield b
-        b.close()
-
-
 def test_a_dispatcher_registers_a_burst_pipe_by_choosing_its_title(browser, server, container, org, building,
                                                                    dispatcher):
     title = federal().book.reasons["water.pipe_burst"].title

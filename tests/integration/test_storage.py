@@ -2,8 +2,6 @@
 schema that tables.py describes, and keeps the request history append-only in the database itself."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -17,22 +15,6 @@ from journal_api.storage.db import make_engine
 from journal_api.storage.migrate import POSTGRESQL_ONLY_INDEXES, alembic_config, downgrade, include_object, upgrade
 
 DISPATCHER = Actor(kind="staff", role="dispatcher", name="Петрова А.С.")
-
-
-@pytest.fixture
-def fresh_pg_url(pg_url):
-    """An empty PostgreSQL database of its own on the test server, dropped afterwards."""
-    name = f"hotline_migrations_{uuid.uuid4().hex[:10]}"
-    server = pg_url.rsplit("/", 1)[0]
-    admin = sa.create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
