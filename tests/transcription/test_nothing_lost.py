@@ -54,7 +54,9 @@ def test_the_sweeper_transcribes_a_stored_recording_that_never_had_a_transcript(
     assert sweep(container) == 0  # found once
     work(rq_queues)
     row = container.transcripts.find(recording_id=rec_id)
-    assert row.status == "done" and "газ" in row.text.lower()
+    # the recording's own words, recognised (whisper base heard "гадзем" for "газом" once under CI load: two of
+    # the three stems are enough to tell it is this recording's transcript)
+    assert row.status == "done" and sum(stem in row.text.lower() for stem in ("пахн", "газ", "кухн")) >= 2, row.text
     assert row.request_id == container.requests.get(org.id, reg["number"], Actor.system("t")).id
 
 
