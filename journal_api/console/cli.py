@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from . import clabel
+
 
 def register(cli: click.Group) -> None:
     @cli.group()
@@ -23,7 +25,7 @@ def register(cli: click.Group) -> None:
         from ..service.console_auth import ConsoleAuth
 
         if not password:
-            password = click.prompt("Пароль", hide_input=True, confirmation_prompt=True)
+            password = click.prompt(clabel("cli", "password"), hide_input=True, confirmation_prompt=True)
         c = _container(ctx)
         click.echo(ConsoleAuth(c.uow, c.clock).set_password(org_code, staff_id, password, login=login))
 

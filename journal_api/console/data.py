@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from ..storage import tables as t
-from . import container
+from . import clabel, container
 
 _DAY = timedelta(days=1)  # a call 'in progress' for longer is a stale row
 
@@ -29,8 +29,8 @@ def _cols(tab: sa.Table, *names: str) -> list:
 def address(building) -> str:
     if building is None:
         return ""
-    korpus = f", корп. {building.korpus}" if getattr(building, "korpus", None) else ""
-    return f"{building.street}, д. {building.house}{korpus}"
+    korpus = clabel("address", "korpus").format(korpus=building.korpus) if getattr(building, "korpus", None) else ""
+    return clabel("address", "building").format(street=building.street, house=building.house, korpus=korpus)
 
 
 def staff_names(org_id: int) -> dict[int, str]:

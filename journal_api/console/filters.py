@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 from ..domain.status import Status
 from ..service.console_monitor import ConsoleFilter
 from ..service.queries import SORTS, RequestFilter
+from . import clabel
 
-SORT_LABELS = {"-registered_at": "сначала новые", "registered_at": "сначала старые", "due_at": "по сроку"}
+SORT_LABELS = {key: clabel("sorts", key) for key in ("-registered_at", "registered_at", "due_at")}
 
 
 def _int(value: str | None) -> int | None:

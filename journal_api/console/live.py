@@ -75,7 +75,7 @@ def snapshot(org_id: int) -> dict:
         "incidents": board_actions.incidents(org_id),
         "callbacks": _callbacks(org_id, now),
         "calls": [{"id": x["id"], "from": x.get("from_number") or "", "arrived": local(x.get("arrived_at")),
-                   "status": "идёт" if x.get("ended_at") is None else clabel("call_statuses", x.get("status")),
+                   "status": clabel("call_statuses", "in_progress" if x.get("ended_at") is None else x.get("status")),
                    "transcript": (x.get("transcript") or "")[-500:], "request": x.get("request_number")}
                   for x in calls],
         "new": _requests(org_id, [c.status == "new"], [c.registered_at.desc()]),

@@ -32,15 +32,15 @@ def read(upload, limit: int) -> bytes:
 def normalise(raw: bytes) -> bytes:
     """A clean upright JPEG, or ValidationError with a Russian message."""
     if not raw:
-        raise ValidationError("Файл пустой.", field="photo")
+        raise ValidationError(clabel("phone_texts", "photo_empty"), field="photo")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(raw)) as probe:
                 if probe.format not in FORMATS:
-                    raise ValidationError("Это не фотография: загрузите JPEG, PNG или WebP.", field="photo")
+                    raise ValidationError(clabel("phone_texts", "photo_not_image"), field="photo")
                 if probe.width * probe.height > MAX_PIXELS:
-                    raise ValidationError("Фотография слишком большая.", field="photo")
+                    raise ValidationError(clabel("phone_texts", "photo_too_many_pixels"), field="photo")
                 probe.verify()
             with Image.open(io.BytesIO(raw)) as image:
                 image.load()
@@ -54,4 +54,4 @@ def normalise(raw: bytes) -> bytes:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
             SyntaxError, ValueError):
-        raise ValidationError("Файл не удалось прочитать как фотографию.", field="photo") from None
+        raise ValidationError(clabel("phone_texts", "photo_unreadable"), field="photo") from None
