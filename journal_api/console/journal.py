@@ -19,15 +19,15 @@ PAGE = 50
 EXPORT_MAX = 100_000
 PRINT_MAX = 20_000
 DISPATCHER_PRINT_DAYS = 31  # a dispatcher prints his shifts; a longer period (names, phones: 152-ФЗ) is a manager's
-COLUMNS = ("Номер", "Дата и время", "Канал", "Адрес", "Кв.", "Заявитель", "Телефон", "Вид работ", "Причина",
-           "Срочность", "Описание", "Статус", "Исполнитель", "Срок", "Выполнена", "Закрыта")
+COLUMNS = tuple(clabel("export_columns", key) for key in (
+    "number", "registered_at", "channel", "address", "apartment", "caller_name", "caller_phone", "work_type", "reason",
+    "urgency", "description", "status", "assignee", "due_at", "done_at", "closed_at"))
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cut_note(limit: int) -> str:
     """The last row of an export that stopped at ``limit`` rows (the filter matched more)."""
-    return (f"Выгрузка остановлена на {limit:,} строках: фильтр нашёл больше. Сузьте период или фильтр и "
-            "выгрузите остаток отдельно.").replace(",", " ")
+    return clabel("journal_texts", "export_cut").format(limit=f"{limit:,}".replace(",", " "))
 
 
 def _capped(uow, org_id: int, cf, notes: list):
@@ -128,7 +128,7 @@ def routes(bp) -> None:
         user = g.user
         cf, _ = filters.parse(request.args, user.timezone)
         book = Workbook(write_only=True)
-        sheet = book.create_sheet("Журнал")
+        sheet = book.create_sheet(clabel("journal_texts", "sheet"))
         sheet.append(list(COLUMNS))
         notes: list[str] = []
         for r in _capped(container().uow, user.org_id, cf, notes):
