@@ -54,11 +54,12 @@ def _opted_out(org_id: int, phone: str | None) -> bool:
 
 def _technician(grant: Grant) -> Actor:
     names = data.staff_names(grant.org_id)
-    return Actor(kind="staff", role="technician", id=grant.subject_id, name=names.get(grant.subject_id, "исполнитель"))
+    return Actor(kind="staff", role="technician", id=grant.subject_id,
+                 name=names.get(grant.subject_id, clabel("link_actors", "technician")))
 
 
 def _resident() -> Actor:
-    return Actor(kind="resident", role="resident", name="Житель (по ссылке)")
+    return Actor(kind="resident", role="resident", name=clabel("link_actors", "resident"))
 
 
 def _map_url(r) -> str:
@@ -108,9 +109,9 @@ def routes(bp) -> None:
                                             f.get("to", ""), reason=f.get("reason", "").strip() or None,
                                             until=until, report=f.get("report", "").strip() or None)
         except (DomainError, ValueError) as exc:
-            flash(ru_error(exc) if isinstance(exc, DomainError) else "Дата указана неверно.", "error")
+            flash(ru_error(exc) if isinstance(exc, DomainError) else clabel("form_messages", "bad_date"), "error")
         else:
-            flash("Статус изменён.", "ok")
+            flash(clabel("form_messages", "status_changed"), "ok")
         return redirect(url_for("console.tech_page", token=token))
 
     @bp.route("/t/<token>/photo", methods=["POST"])
@@ -135,8 +136,8 @@ def routes(bp) -> None:
         except DomainError as exc:
             flash(_message_error(exc, text), "error")
         else:
-            flash("Житель отказался от СМС (СТОП): сообщение сохранено в истории заявки, но не отправлено."
-                  if _opted_out(grant.org_id, r.caller_phone) else "Сообщение отправлено жителю по СМС.", "ok")
+            flash(clabel("phone_texts", "message_opted_out" if _opted_out(grant.org_id, r.caller_phone)
+                         else "message_sent"), "ok")
         return redirect(url_for("console.tech_page", token=token))
 
     @bp.route("/t/<token>/photos/<int:attachment_id>")
@@ -166,11 +167,11 @@ def routes(bp) -> None:
             container().requests.rate(grant.org_id, grant.request_number, _resident(), CHANNEL, score,
                                       comment=request.form.get("comment", "").strip()[:MAX_RATING_COMMENT] or None)
         except ValueError:
-            flash("Поставьте оценку от 1 до 5.", "error")
+            flash(clabel("phone_texts", "rating_range"), "error")
         except DomainError as exc:
             flash(ru_error(exc), "error")
         else:
-            flash("Спасибо за оценку!", "ok")
+            flash(clabel("phone_texts", "rating_thanks"), "ok")
         return redirect(url_for("console.resident_page", token=token))
 
     @bp.route("/r/<token>/photos/<int:attachment_id>")
@@ -221,11 +222,11 @@ def _shown_name(name: str | None) -> str:
 
 def _message_error(exc: DomainError, text: str) -> str:
     if not text:
-        return "Напишите сообщение."
+        return clabel("phone_texts", "message_empty")
     if getattr(exc, "field", None) == "caller_phone":
-        return "У заявки нет телефона жителя: сообщение не отправлено. Позвоните диспетчеру."
+        return clabel("phone_texts", "message_no_phone")
     if len(text) > MAX_RESIDENT_MESSAGE:
-        return f"Сообщение длиннее {MAX_RESIDENT_MESSAGE} знаков: сократите его."
+        return clabel("phone_texts", "message_too_long").format(n=MAX_RESIDENT_MESSAGE)
     return ru_error(exc)
 
 

@@ -29,14 +29,16 @@ def _load(number: int):
         abort(404)
 
 
-def _opt_int(value: str | None, name: str):
+def _opt_int(value: str | None, field: str):
+    """An optional whole number of the form; ``field`` names it in the refusal (console_ru.json "number_fields")."""
     value = (value or "").strip()
     if not value:
         return None
     try:
         return int(value)
     except ValueError:
-        raise DomainError(f"Поле «{name}» должно быть числом.") from None
+        raise DomainError(clabel("form_messages", "not_a_number").format(name=clabel("number_fields", field))) \
+            from None
 
 
 def _local_input(value: str | None):
@@ -46,7 +48,7 @@ def _local_input(value: str | None):
     try:
         return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(g.user.timezone))
     except ValueError:
-        raise DomainError("Дата указана неверно.") from None
+        raise DomainError(clabel("form_messages", "bad_date")) from None
 
 
 def _act(number: int, action, success: str):
@@ -135,11 +137,11 @@ def _corrections(r, f) -> tuple[dict, bool, int | None]:
     for name in ("work_type", "urgency"):
         if f.get(name) and f[name] != getattr(r, name):
             changes[name] = f[name]
-    for name, title in (("apartment", "Квартира"), ("entrance", "Подъезд"), ("floor", "Этаж")):
-        if name in f and _opt_int(f[name], title) != getattr(r, name):
-            changes[name] = _opt_int(f[name], title)
+    for name in ("apartment", "entrance", "floor"):
+        if name in f and _opt_int(f[name], name) != getattr(r, name):
+            changes[name] = _opt_int(f[name], name)
     forms.follow_reason(r, changes)
-    building = _opt_int(f.get("building"), "Дом")
+    building = _opt_int(f.get("building"), "building")
     moved = "building" in f and building != (r.building.id if r.building else None)
     return changes, moved, building
 
@@ -158,12 +160,12 @@ def routes(bp) -> None:
         try:
             changes, moved, building = _corrections(r, f)
             if not changes and not moved:
-                raise DomainError("Ничего не изменено.")
+                raise DomainError(clabel("form_messages", "nothing_changed"))
             container().requests.update(g.user.org_id, number, g.user.actor, CHANNEL, changes,
                                         building_id=building, building_given=moved)
         except DomainError as exc:  # the form again, with what he typed and why it was refused
             return _page(number, posted=f, error=ru_error(exc))
-        flash("Исправления сохранены.", "ok")
+        flash(clabel("form_messages", "corrections_saved"), "ok")
         return redirect(url_for("console.request_page", number=number))
 
     @bp.route("/requests/<int:number>/assign", methods=["POST"])
@@ -177,9 +179,9 @@ def routes(bp) -> None:
             if who == "auto":
                 c.requests.auto_assign(user.org_id, number, user.actor)
             else:
-                c.requests.assign(user.org_id, number, user.actor, CHANNEL, _opt_int(who, "Исполнитель"),
+                c.requests.assign(user.org_id, number, user.actor, CHANNEL, _opt_int(who, "assignee"),
                                   reason=reason)
-        return _act(number, assign, "Назначение сохранено.")
+        return _act(number, assign, clabel("form_messages", "assignment_saved"))
 
     @bp.route("/requests/<int:number>/status", methods=["POST"])
     @signed_in()
@@ -192,7 +194,7 @@ def routes(bp) -> None:
                                             reason=f.get("reason", "").strip() or None,
                                             until=_local_input(f.get("until")),
                                             report=f.get("report", "").strip() or None)
-        return _act(number, change, "Статус изменён.")
+        return _act(number, change, clabel("form_messages", "status_changed"))
 
     @bp.route("/requests/<int:number>/localise", methods=["POST"])
     @signed_in()
@@ -201,7 +203,7 @@ def routes(bp) -> None:
         user = g.user
         return _act(number, lambda: container().requests.localise(user.org_id, number, user.actor, CHANNEL,
                                                                   note=request.form.get("note") or None),
-                    "Авария локализована.")
+                    clabel("form_messages", "localised"))
 
     @bp.route("/requests/<int:number>/comment", methods=["POST"])
     @signed_in()
@@ -210,7 +212,7 @@ def routes(bp) -> None:
         user = g.user
         return _act(number, lambda: container().requests.comment(user.org_id, number, user.actor, CHANNEL,
                                                                  request.form.get("text", "")),
-                    "Комментарий добавлен.")
+                    clabel("form_messages", "comment_added"))
 
     @bp.route("/requests/<int:number>/links", methods=["POST"])
     @signed_in()
@@ -219,14 +221,14 @@ def routes(bp) -> None:
         revoke = request.form.get("revoke")
         if revoke:
             owned = {link["id"] for link in c.links.of_request(user.org_id, r.id)}
-            if _opt_int(revoke, "Ссылка") not in owned:
+            if _opt_int(revoke, "link") not in owned:
                 abort(404)
             c.links.revoke(int(revoke), org_id=user.org_id)
-            flash("Ссылка отозвана.", "ok")
+            flash(clabel("form_messages", "link_revoked"), "ok")
             return redirect(url_for("console.request_page", number=number))
         audience = "resident" if request.form.get("audience") == "resident" else "technician"
         if audience == "technician" and r.assignee is None:
-            flash("Сначала назначьте исполнителя.", "error")
+            flash(clabel("form_messages", "assign_first"), "error")
             return redirect(url_for("console.request_page", number=number))
         path = c.links.issue(user.org_id, r.id, audience=audience,
                              subject_id=r.assignee.id if audience == "technician" else None, ttl=LINK_TTL)
@@ -276,21 +278,22 @@ def routes(bp) -> None:
         if request.method == "POST":
             try:
                 if call is not None and call.get("request_number"):
-                    raise DomainError(f"Звонок уже относится к заявке № {call['request_number']}.")
+                    raise DomainError(clabel("form_messages", "call_has_request").format(number=call["request_number"]))
                 reason = forms.posted_reason(f)
                 r = c.requests.register(user.org_id, user.actor, NewRequest(
                     description=f.get("description", ""), work_type=forms.new_work_type(f, reason),
                     urgency=f.get("urgency") or None, channel=f.get("channel") or "phone",
                     caller_phone=f.get("caller_phone") or None, caller_name=f.get("caller_name") or None,
-                    building_id=_opt_int(f.get("building"), "Дом"), apartment=_opt_int(f.get("apartment"), "Квартира"),
-                    entrance=_opt_int(f.get("entrance"), "Подъезд"), floor=_opt_int(f.get("floor"), "Этаж"),
+                    building_id=_opt_int(f.get("building"), "building"),
+                    apartment=_opt_int(f.get("apartment"), "apartment"),
+                    entrance=_opt_int(f.get("entrance"), "entrance"), floor=_opt_int(f.get("floor"), "floor"),
                     reason=reason, answered_at=c.clock()))
             except DomainError as exc:
                 error = ru_error(exc)
             else:
                 if call is not None:  # the call's recordings and transcripts come with it; the board shows the request
                     c.calls.link_request(user.org_id, call["id"], r.number, user.actor)
-                flash(f"Заявка № {r.number} зарегистрирована.", "ok")
+                flash(clabel("form_messages", "request_registered").format(number=r.number), "ok")
                 return redirect(url_for("console.request_page", number=r.number))
         if request.method == "GET" and call is not None:
             f = {"caller_phone": call.get("from_number") or ""}
