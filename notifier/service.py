@@ -31,7 +31,7 @@ SETTINGS_TTL = 10.0  # seconds a process trusts an organisation's SMS settings
 SMS = Actor(kind="system", role="system", name="SMS")
 LADDER_EVENTS = ("request.reminder_due", "request.escalation_due")
 MESSAGE_EVENTS = ("request.registered", "request.assigned", "request.status_changed",
-                  "request.resident_messaged") + LADDER_EVENTS
+                  "request.resident_messaged", "request.link_sent") + LADDER_EVENTS
 FINAL_TARGETS = frozenset(s.value for s in FINAL_STATUSES)  # closed, cancelled: the technician's links are revoked
 RESIDENT_TEMPLATES = {"accepted": "resident_accepted", "postponed": "resident_postponed", "done": "resident_done",
                       "closed": "resident_rating_request"}
@@ -183,6 +183,15 @@ class Notifier:
 
         return [build]
 
+    def link_by_sms(self, conn, f: compose.Facts, data: dict, key: str) -> list[Callable[[], NewMessage]]:
+        """A link sent from the console: to the technician, a fresh link in the assignment's wording (none when
+        the request was reassigned since the click: the new assignee got his own); to the resident, his page."""
+        if data.get("audience") == "technician":
+            staff_id = data.get("staff_id")
+            return self.to_staff(conn, f, [staff_id], "assignment", key, link=True) \
+                if staff_id and staff_id == f.assignee_id else []
+        return self.to_resident(conn, f, "resident_link", key) if data.get("audience") == "resident" else []
+
     # -- domain events -------------------------------------------------------------------------------------------
     def handle(self, row) -> None:
         """One outbox event: its messages, then (for a change of the request) its next reminder moment."""
@@ -219,6 +228,8 @@ class Notifier:
                 items += self.to_resident(conn, f, RESIDENT_TEMPLATES[data["target"]], key)
             elif row.name == "request.resident_messaged" and data.get("text"):
                 items += self.to_resident(conn, f, "resident_message", key, text=data["text"])
+            elif row.name == "request.link_sent" and f.status not in FINAL_TARGETS:
+                items += self.link_by_sms(conn, f, data, key)
             elif row.name in ("request.reminder_due", "request.escalation_due"):
                 fallback = "reminder" if data.get("kind") == "reminder" else "escalation"
                 deadline = compose.local_time(_parse(data.get("deadline_at")), f.tz)

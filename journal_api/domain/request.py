@@ -322,6 +322,26 @@ class Request:
         self._log(actor, channel, now, "comment", None, None, RESIDENT_NOTE + text)
         self._event("request.resident_messaged", text=text, actor_role=actor.role)
 
+    def link_sent(self, audience: str, actor: Actor, channel: str, now: datetime) -> None:
+        """A link to the technician's (or the resident's) page sent by SMS on staff's click: a line of the history
+        ("link_sms_tech" / "link_sms_res", the phone in its note) and the event "request.link_sent", which the
+        notifier turns into a fresh link and an SMS after commit."""
+        if actor.role == "technician":
+            raise Forbidden("A technician cannot send links.", field="audience")
+        if audience not in ("technician", "resident"):
+            raise ValidationError(f"Unknown audience '{audience}'.", field="audience")
+        if self.status in FINAL_STATUSES:
+            raise ValidationError(f"The request is '{self.status}'; no link is sent any more.", field="status")
+        if audience == "technician" and (self.assignee is None or not self.assignee.active):
+            raise ValidationError("The request has no active assignee to send a link to.", field="assignee")
+        phone = self.assignee.phone if audience == "technician" else self.caller_phone
+        if not phone:
+            raise ValidationError(f"The {audience} has no phone to send a link to.",
+                                  field="assignee_phone" if audience == "technician" else "caller_phone")
+        self._log(actor, channel, now, "link_sms_tech" if audience == "technician" else "link_sms_res", note=phone)
+        self._event("request.link_sent", audience=audience, actor_role=actor.role,
+                    staff_id=self.assignee.id if audience == "technician" else None)
+
     def attached(self, attachment: "Attachment", actor: Actor, channel: str, now: datetime) -> None:
         if attachment.org_id != self.org_id:
             raise CrossOrganisation("The attachment belongs to another organisation.")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from recordings.store import BlobStore, sniff_type
 
-from ..domain.errors import Conflict, CrossOrganisation, Forbidden, NotFound, UnknownReference
+from ..domain.errors import Conflict, CrossOrganisation, Forbidden, NotFound, UnknownReference, ValidationError
 from ..domain.events import Actor
 from ..domain.phones import DEFAULT_REGION, maybe_phone
 from ..domain.registry import Building, Organisation, Resident, Staff
@@ -215,6 +215,19 @@ class RequestService:
             uow.commit()
             return request
 
+    def send_link(self, org_id: int, number: int, actor: Actor, channel: str, audience: str) -> Request:
+        """A link to the technician's (or the resident's) page, sent by SMS: in the history, and made and texted
+        after commit (the notifier's part, event "request.link_sent"). A resident who said СТОП is refused here:
+        the notifier would store his SMS unsent."""
+        with self.uow() as uow:
+            request = _load(uow, org_id, number, actor, for_update=True)
+            if audience == "resident" and request.caller_phone and _opted_out(uow, org_id, request.caller_phone):
+                raise ValidationError("The resident has opted out of SMS (STOP).", field="sms_opt_out")
+            request.link_sent(audience, actor, channel, uow.clock())
+            uow.track(request)
+            uow.commit()
+            return request
+
     def attach(self, org_id: int, number: int, actor: Actor, channel: str, *, kind: str, filename: str,
                content_type: str, stream: BinaryIO, expected_sha256: str | None = None) -> Attachment:
         with self.uow() as uow:
@@ -254,6 +267,12 @@ def _org(uow: UnitOfWork, org_id: int) -> Organisation:
     if org is None:
         raise NotFound(f"Organisation {org_id} does not exist.")
     return org
+
+
+def _opted_out(uow: UnitOfWork, org_id: int, phone: str) -> bool:
+    from ..storage.tables_messages import sms_opt_outs as o
+
+    return uow.session.scalar(sa.select(o.c.id).where(o.c.org_id == org_id, o.c.phone == phone)) is not None
 
 
 def _check_visible(request: Request, actor: Actor) -> None:
