@@ -53,7 +53,7 @@ def ru_error(exc: DomainError) -> str:
         return exc.message
     text = _texts()["errors"].get(exc.code, _texts()["errors"]["invalid"])
     if exc.field:
-        text += f" (поле «{clabel('fields', exc.field)}»)"
+        text += clabel("error_texts", "field").format(field=clabel("fields", exc.field))
     return text + "."
 
 
@@ -97,8 +97,9 @@ def remaining(due: datetime | None, now: datetime) -> str:
     late, seconds = seconds < 0, abs(seconds)
     days, rest = divmod(seconds, 86400)
     hours, minutes = rest // 3600, rest % 3600 // 60
-    span = f"{days} д {hours} ч" if days else f"{hours} ч {minutes:02d} мин"
-    return f"просрочено на {span}" if late else f"осталось {span}"
+    span = clabel("countdown", "days").format(days=days, hours=hours) if days \
+        else clabel("countdown", "hours").format(hours=hours, minutes=f"{minutes:02d}")
+    return clabel("countdown", "late" if late else "left").format(span=span)
 
 
 def create_blueprint() -> Blueprint:
