@@ -19,6 +19,7 @@ from .auth import signed_in
 
 CHANNEL = "dispatcher"
 LINK_TTL = timedelta(days=3)
+LINK_SMS_REFUSALS = ("status", "assignee", "assignee_phone", "caller_phone", "sms_opt_out")  # their texts
 AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "opus": "audio/ogg"}
 
 
@@ -234,6 +235,20 @@ def routes(bp) -> None:
                              subject_id=r.assignee.id if audience == "technician" else None, ttl=LINK_TTL)
         flash(clabel("form_messages", "link_made"), "ok")
         session["new_link"] = {"number": number, "url": c.settings.effective_public_url + path}  # not in the URL
+        return redirect(url_for("console.request_page", number=number))
+
+    @bp.route("/requests/<int:number>/links/sms", methods=["POST"])
+    @signed_in()
+    def request_link_sms(number: int):
+        """A fresh link sent by SMS to the assignee or the caller: queued by the notifier after commit."""
+        _load(number)
+        user = g.user
+        try:
+            container().requests.send_link(user.org_id, number, user.actor, CHANNEL, request.form.get("audience", ""))
+        except DomainError as exc:
+            flash(clabel("link_sms", exc.field) if exc.field in LINK_SMS_REFUSALS else ru_error(exc), "error")
+        else:
+            flash(clabel("link_sms", "queued"), "ok")
         return redirect(url_for("console.request_page", number=number))
 
     @bp.route("/recordings/<int:recording_id>/audio")
