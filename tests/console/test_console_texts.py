@@ -10,7 +10,11 @@ import io
 import json
 import re
 import tokenize
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
+from console_support import SYSTEM, sign_in_page
 
 import journal_api.console as console_package
 from journal_api.catalogue import catalogue
@@ -130,3 +134,42 @@ def test_every_catalogue_text_the_console_code_names_exists():
     missing = sorted(f"{name}: {section}.{key}" for name, section, key in lookups
                      if key not in console_texts.get(section, {}) and key not in main.get(section, {}))
     assert not missing, "texts asked for but not in a catalogue:\n" + "\n".join(missing)
+
+
+@pytest.mark.e2e
+def test_the_countdown_words_come_from_the_page_and_read_as_the_servers(browser, server, container, org, technician,
+                                                                        make_request):
+    r = make_request(description="Нет воды на кухне")
+    container.requests.assign(org.id, r.number, SYSTEM, "system", technician.id)
+    path = container.links.issue(org.id, r.id, audience="technician", subject_id=technician.id,
+                                 ttl=timedelta(days=1))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    page = context.new_page()
+    page.clock.install()
+    page.goto(server + path)
+    page.evaluate("""() => {
+        const at = (seconds) => new Date(Date.now() + seconds * 1000).toISOString();
+        for (const [id, due] of [["late", at(-(26 * 3600 + 5 * 60))], ["left", at(2 * 3600 + 5 * 60 + 45)]]) {
+            const b = document.createElement("b"); b.className = "countdown"; b.id = id; b.dataset.due = due;
+            document.body.appendChild(b);
+        }
+    }""")
+    page.clock.run_for(31_000)  # the next tick of console.js
+    assert page.inner_text("#late") == "просрочено на 1 д 2 ч"
+    assert page.inner_text("#left") == "осталось 2 ч 05 мин"
+    assert page.evaluate("document.getElementById('late').classList.contains('late')")
+    context.close()
+
+
+@pytest.mark.e2e
+def test_the_analytics_charts_name_their_datasets_in_russian(browser, server, manager, make_request):
+    make_request(description="Течёт труба под раковиной")
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    sign_in_page(page, server, "orlov")
+    page.goto(server + "/analytics")
+    names = dict(page.evaluate(
+        "Object.values(Chart.instances).map(c => [c.canvas.id, c.data.datasets.map(d => d.label || null)])"))
+    assert names == {"chart-day": ["Заявок"], "chart-hour": ["Заявок"], "chart-channel": [None],
+                     "chart-load": ["Всего", "С нарушением срока"]}
+    context.close()
