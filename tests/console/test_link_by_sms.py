@@ -10,54 +10,23 @@ import sqlalchemy as sa
 from console_support import DISPATCHER, SYSTEM
 from redis import Redis
 
-from journal_api.domain.events import Actor
 from journal_api.service.requests import NewRequest
 from journal_api.storage import tables as t
-from journal_api.storage.tables_messages import messages, sms_opt_outs
+from journal_api.storage.tables_messages import sms_opt_outs
 from notifier.service import Notifier
 from notifier.settings import SmsSettings
 
+from sms_support import ListEnqueuer, all_messages, end_request, pump
+
 QUEUED = "SMS со ссылкой поставлено в очередь"
-
-
-class Ids:
-    """The notifier's enqueue port in memory: the test sends what it holds."""
-
-    def __init__(self):
-        self.ids: list[int] = []
-
-    def enqueue(self, message_ids):
-        self.ids.extend(message_ids)
 
 
 @pytest.fixture
 def notifier(container, redis_url):
     redis = Redis.from_url(redis_url)
-    yield Notifier(container, settings=SmsSettings(provider="log", rate_per_second=1000), enqueuer=Ids(),
+    yield Notifier(container, settings=SmsSettings(provider="log", rate_per_second=1000), enqueuer=ListEnqueuer(),
                    redis=redis)
     redis.close()
-
-
-def pump(container, notifier) -> list[str]:
-    """Handle the unhandled outbox events as the worker does, then send what they queued."""
-    with container.engine.begin() as conn:
-        rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.handled_at.is_(None)).order_by(t.outbox.c.id)).all()
-    for row in rows:
-        notifier.handle(row)
-        with container.engine.begin() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.id == row.id).values(handled_at=t.utcnow()))
-    sent = []
-    while notifier.enqueuer.ids:
-        sent.append(notifier.send(notifier.enqueuer.ids.pop(0)))
-    return sent
-
-
-def sms(container, **where) -> list:
-    with container.engine.connect() as conn:
-        query = sa.select(messages).order_by(messages.c.id)
-        for key, value in where.items():
-            query = query.where(messages.c[key] == value)
-        return conn.execute(query).all()
 
 
 def link_events(container) -> list[dict]:
@@ -81,11 +50,11 @@ def assigned(container, org, make_request, technician, notifier):
 
 def test_sending_the_technician_his_link_queues_one_sms_to_his_phone_whose_link_opens_the_request(
         console, client, container, org, technician, notifier, assigned):
-    before = len(sms(container))
+    before = len(all_messages(container))
     page = click(console, assigned.number, "technician")
     assert page.status_code == 200 and QUEUED in page.get_data(as_text=True)
     assert pump(container, notifier) == ["sent"]
-    new = sms(container)[before:]
+    new = all_messages(container)[before:]
     assert len(new) == 1
     (message,) = new
     assert (message.recipient, message.audience, message.staff_id, message.template, message.status) == \
@@ -103,10 +72,10 @@ def test_sending_the_technician_his_link_queues_one_sms_to_his_phone_whose_link_
 
 def test_sending_the_resident_his_link_queues_one_sms_to_the_callers_phone_whose_link_opens_his_page(
         console, client, container, org, notifier, assigned):
-    before = len(sms(container))
+    before = len(all_messages(container))
     assert QUEUED in click(console, assigned.number, "resident").get_data(as_text=True)
     assert pump(container, notifier) == ["sent"]
-    (message,) = sms(container)[before:]
+    (message,) = all_messages(container)[before:]
     assert (message.recipient, message.audience, message.template) == ("+79035551001", "resident", "resident_link")
     token = message.body.rsplit("/r/", 1)[1]
     opened = client.get(f"/r/{token}")
@@ -117,7 +86,7 @@ def test_sending_the_resident_his_link_queues_one_sms_to_the_callers_phone_whose
 def test_the_sms_list_shows_the_links_delivery_report(console, container, notifier, assigned):
     click(console, assigned.number, "technician")
     pump(container, notifier)
-    message = sms(container, template="assignment")[-1]
+    message = all_messages(container, template="assignment")[-1]
     assert notifier.receipt(status="delivered", message_id=message.id) == message.id
     shown = console.get(f"/requests/{assigned.number}").get_data(as_text=True)
     assert "доставлено" in shown
@@ -134,7 +103,7 @@ def test_the_event_handled_again_sends_no_second_sms_and_makes_no_second_link(co
     assert len(notifier.enqueuer.ids) == 1
     assert len(container.links.of_request(org.id, assigned.id)) == links_before + 1
     assert [notifier.send(mid) for mid in notifier.enqueuer.ids] == ["sent"]
-    assert len(sms(container, template="assignment")) == 2  # the assignment's and the click's
+    assert len(all_messages(container, template="assignment")) == 2  # the assignment's and the click's
 
 
 def test_a_request_without_an_assignee_is_refused_and_nothing_is_queued(console, container, make_request, notifier):
@@ -150,7 +119,7 @@ def test_a_request_without_the_callers_phone_is_refused_and_nothing_is_queued(co
     r = make_request(caller_phone=None)
     page = click(console, r.number, "resident").get_data(as_text=True)
     assert "У заявки нет телефона жителя" in page and QUEUED not in page
-    assert link_events(container) == [] and sms(container, audience="resident") == []
+    assert link_events(container) == [] and all_messages(container, audience="resident") == []
     assert [h for h in container.requests.history(org.id, r.number, SYSTEM) if h.kind.startswith("link_sms")] == []
 
 
@@ -165,13 +134,7 @@ def test_a_resident_who_said_stop_is_refused_and_nothing_is_queued(console, cont
 def test_a_cancelled_or_closed_request_is_refused_and_its_page_offers_no_sms_buttons(console, container, org,
                                                                                     technician, notifier, assigned,
                                                                                     final):
-    if final == "closed":
-        tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
-        container.requests.transition(org.id, assigned.number, tech, "web", "accepted")
-        container.requests.transition(org.id, assigned.number, tech, "web", "done", report="Заменил кран")
-        container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "closed")
-    else:
-        container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", final, reason="Дубль")
+    end_request(container, org.id, assigned.number, technician, final)
     pump(container, notifier)
     page = click(console, assigned.number, "technician").get_data(as_text=True)
     assert "Заявка закрыта или отменена" in page and QUEUED not in page

@@ -8,12 +8,11 @@ import dataclasses
 import pytest
 import sqlalchemy as sa
 
-from journal_api.domain.events import Actor
 from journal_api.storage import tables as t
 from journal_api.storage.tables_messages import sms_opt_outs
 from notifier.service import Notifier
 
-from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, pump
+from sms_support import DISPATCHER, RESIDENT_PHONE, SYSTEM, all_messages, end_request, pump
 from sms_kannel import kannel_serving, wait_for
 
 TECH = "+79123456789"
@@ -85,13 +84,7 @@ def test_a_request_ended_before_the_event_is_handled_sends_nothing(container, or
                                                                    final):
     pump(container, notifier)
     container.requests.send_link(org.id, assigned.number, DISPATCHER, "dispatcher", "technician")
-    if final == "closed":
-        tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
-        container.requests.transition(org.id, assigned.number, tech, "sms", "accepted")
-        container.requests.transition(org.id, assigned.number, tech, "sms", "done", report="заменил кран")
-        container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "closed")
-    else:
-        container.requests.transition(org.id, assigned.number, DISPATCHER, "dispatcher", "cancelled", reason="Дубль")
+    end_request(container, org.id, assigned.number, technician, final)
     links = _technician_links(container, org, assigned)
     pump(container, notifier)
     assert len(all_messages(container, template="assignment")) == 1

@@ -1,4 +1,5 @@
-"""Helpers of the notifier's tests (imported by name: the tests directories are not packages)."""
+"""Helpers of the SMS tests, the notifier's and the console's (imported by name: the tests directories are not
+packages; tests/ itself is on the path)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -44,6 +45,18 @@ def all_messages(container, **where) -> list:
         for key, value in where.items():
             query = query.where(messages.c[key] == value)
         return conn.execute(query).all()
+
+
+def end_request(container, org_id: int, number: int, technician, final: str) -> None:
+    """Take an assigned request to ``final``: "closed" (accepted and done by ``technician``, closed by the dispatcher)
+    or "cancelled" (by the dispatcher)."""
+    if final == "closed":
+        tech = Actor(kind="staff", role="technician", id=technician.id, name=technician.full_name)
+        container.requests.transition(org_id, number, tech, "sms", "accepted")
+        container.requests.transition(org_id, number, tech, "sms", "done", report="Заменил кран")
+        container.requests.transition(org_id, number, DISPATCHER, "dispatcher", "closed")
+    else:
+        container.requests.transition(org_id, number, DISPATCHER, "dispatcher", final, reason="Дубль")
 
 
 class CrashingOnce(InboundService):
