@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from urllib.parse import parse_qsl

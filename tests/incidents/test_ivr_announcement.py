@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import wave
 from datetime import datetime, timedelta, timezone
-from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 import pytest
