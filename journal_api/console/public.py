@@ -12,14 +12,13 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from ..domain.errors import DomainError, Forbidden, NotFound
 from ..domain.events import Actor
-from ..domain.request import MAX_RESIDENT_MESSAGE, RESIDENT_NOTE
+from ..domain.request import MAX_RATING_COMMENT, MAX_RESIDENT_MESSAGE, RESIDENT_NOTE
 from ..domain.status import allowed_targets
 from ..service.links import Grant
 from . import clabel, container, data, photos, ru_error
 
 CHANNEL = "web"
 TECH_TARGETS = ("accepted", "postponed", "impossible", "done")
-MAX_RATING_COMMENT = 1000  # what the domain's Rating accepts (domain/request.py); the form's maxlength is the same
 
 
 def _grant(token: str, audience: str) -> Grant:

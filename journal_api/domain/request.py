@@ -18,6 +18,7 @@ from .worktypes import CHANNELS, HISTORY_CHANNELS, URGENCIES, check_choice
 MAX_DESCRIPTION = 4000
 ATTACHMENT_KINDS = ("recording", "photo", "document")
 MAX_RESIDENT_MESSAGE = 200  # a message to the resident goes by SMS: at most 5 segments with the link
+MAX_RATING_COMMENT = 1000  # a resident's comment with his rating
 RESIDENT_NOTE = "Сообщение жителю: "  # how the history marks it (the resident's page lists these lines)
 
 
@@ -380,6 +381,6 @@ class Rating:
         self.org_id = org_id
         self.request_id = request_id
         self.score = score
-        self.comment = _clean(comment, "comment", 1000)
+        self.comment = _clean(comment, "comment", MAX_RATING_COMMENT)
         self.created_at = created_at
         self.phone = phone
