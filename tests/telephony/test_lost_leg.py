@@ -105,7 +105,7 @@ def test_a_dispatcher_whose_softphone_dies_mid_call_is_dropped_and_the_technicia
     assert row["hangup_cause"] == "media_timeout" and row["ended_at"] is not None, dict(row)
     assert row["ivr_path"][-2:] == ["to_dispatcher", "transferred"] and row["from_number"] == technician.phone
     (recording,) = recording_rows(container.engine, row["id"])
-    assert likeness(blob_path(container, recording), reply, *HER) > 0.8  # what she said before her phone died
+    assert likeness(blob_path(container, recording), reply, *HER) > 0.6  # what she said before her phone died
     assert recording["duration_s"] >= 8 + TIMEOUT_S, recording["duration_s"]  # up to the hang-up, not cut short
 
 
@@ -130,7 +130,7 @@ def test_a_technician_whose_softphone_dies_mid_call_leaves_the_dispatcher_a_bye(
     row = stored_call(container, kinds=("call",), timeout=30)[0]
     assert row["hangup_cause"] == "media_timeout" and row["ended_at"] is not None, dict(row)
     (recording,) = recording_rows(container.engine, row["id"])
-    assert likeness(blob_path(container, recording), said, *HIS) > 0.8  # what he said before his phone died
+    assert likeness(blob_path(container, recording), said, *HIS) > 0.6  # what he said before his phone died
 
 
 def test_a_bridged_call_longer_than_the_media_timeout_is_not_cut(hotline_factory, org, technician, container):

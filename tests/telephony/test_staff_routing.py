@@ -152,16 +152,16 @@ def test_the_short_number_rings_both_dispatchers_at_once_the_first_is_bridged_an
     heard_by_tech, not_her = staff.likeness(tech, reply, *staff.HER), staff.likeness(tech, said, *staff.HIS)
     heard_by_her = staff.likeness(heard_by_desk, said, *staff.HIS)
     not_him = staff.likeness(heard_by_desk, reply, *staff.HER)
-    assert heard_by_tech > 0.8 and not_her < heard_by_tech - 0.3, (heard_by_tech, not_her)
-    assert heard_by_her > 0.8 and not_him < heard_by_her - 0.3, (heard_by_her, not_him)
+    assert heard_by_tech > 0.6 and not_her < heard_by_tech - 0.3, (heard_by_tech, not_her)
+    assert heard_by_her > 0.6 and not_him < heard_by_her - 0.3, (heard_by_her, not_him)
     row = stored_call(container, kinds=("call",), timeout=25)[0]
     assert row["to_number"] == "dispatch" and row["from_number"] == technician.phone  # "100" is "dispatch"
     assert row["ivr_path"][-2:] == ["to_dispatcher", "transferred"], row["ivr_path"]
     request = container.requests.get(org.id, number, SYSTEM)
     (recording,) = recording_rows(container.engine, row["id"])
     assert row["request_id"] == recording["request_id"] == request.id  # the call and its recording: on the request
-    assert staff.likeness(blob_path(container, recording), reply, *staff.HER) > 0.8  # both sides in the recording
-    assert staff.likeness(blob_path(container, recording), said, *staff.HIS) > 0.8
+    assert staff.likeness(blob_path(container, recording), reply, *staff.HER) > 0.6  # both sides in the recording
+    assert staff.likeness(blob_path(container, recording), said, *staff.HIS) > 0.6
     (entry,) = wait_for(lambda: staff.staff_history(container, org, number), 10, message="the history entry")
     assert entry.actor_name == technician.full_name and f"№ {recording['id']}" in entry.note, entry.note
 
